@@ -1,0 +1,201 @@
+"""Exact k-nearest neighbours, computed in chunks on the CPU or a GPU.
+
+The query set is cut into chunks of ``chunk_size`` rows; for each chunk a
+(chunk_size, N_gallery) distance block is built, its k smallest entries kept,
+and the block freed. Peak memory is O(chunk_size * N_gallery), never
+O(N_query * N_gallery), so 100 000 x 100 000 runs in a few hundred MB.
+
+Ties are broken deterministically: among equal distances the gallery item
+with the smaller index comes first (a stable order by (distance, index)).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._arrays import (check_labels, check_matrix, check_positive_int,
+                      check_psd, check_same_features, like_input, to_tensor)
+from .distances import (METRICS, cosine_matrix, euclidean_matrix,
+                        sq_euclidean_matrix)
+
+__all__ = ["nearest_neighbors", "knn_predict", "knn_accuracy",
+           "smallest_k"]
+
+DEFAULT_CHUNK = 1024
+
+
+def smallest_k(D: torch.Tensor, k: int):
+    """The k smallest entries of each row of D, ordered by (value, column).
+
+    ``torch.topk`` picks arbitrarily among tied values; this keeps, among
+    entries equal to the k-th smallest value, those with the smallest column
+    index, then sorts the k winners stably. Returns (values, indices), both
+    (n_rows, k).
+    """
+    kth = torch.topk(D, k, dim=1, largest=False).values[:, -1:]  # (n, 1)
+    below = D < kth                                              # (n, N)
+    tied = D == kth
+    n_tied_needed = k - below.sum(1, keepdim=True)               # (n, 1)
+    keep = below | (tied & (tied.cumsum(1) <= n_tied_needed))    # (n, N)
+    idx = keep.nonzero()[:, 1].reshape(D.shape[0], k)            # ascending
+    vals = D.gather(1, idx)
+    order = torch.sort(vals, dim=1, stable=True).indices
+    return vals.gather(1, order), idx.gather(1, order)
+
+
+def _transform(Xt, W):
+    if W is None:
+        return Xt
+    Wt = check_matrix(to_tensor(W, "W").to(Xt.device, Xt.dtype), "W")
+    if Wt.shape[1] != Xt.shape[1]:
+        raise ValueError(f"W has shape {tuple(Wt.shape)}; it must be "
+                         f"(L, {Xt.shape[1]}) to map the features of X.")
+    return Xt @ Wt.T
+
+
+def _block(Q, G, metric, M):
+    """Distance block between a chunk of queries and the gallery."""
+    if metric == "sqeuclidean":
+        return sq_euclidean_matrix(Q, G)
+    if metric == "cosine":
+        return 1.0 - cosine_matrix(Q, G)
+    return euclidean_matrix(Q, G, M)       # euclidean, or mahalanobis with M
+
+
+def _neighbors(Q, G, k, metric, M, exclude_self, chunk_size):
+    """Tensor core of :func:`nearest_neighbors` (inputs already checked)."""
+    dists, idx = [], []
+    for start in range(0, Q.shape[0], chunk_size):   # loop over chunks only
+        stop = min(start + chunk_size, Q.shape[0])
+        D = _block(Q[start:stop], G, metric, M)                  # (c, G)
+        if exclude_self:
+            rows = torch.arange(stop - start, device=D.device)
+            D[rows, rows + start] = float("inf")
+        d, i = smallest_k(D, k)
+        dists.append(d)
+        idx.append(i)
+    return torch.cat(dists), torch.cat(idx)
+
+
+def nearest_neighbors(X_query, X_gallery=None, k: int = 5,
+                      metric: str = "euclidean", *, M=None, W=None,
+                      chunk_size: int = DEFAULT_CHUNK):
+    """Exact k nearest gallery items of every query, in chunks.
+
+    Parameters
+    ----------
+    X_query : (N, D) array or tensor
+    X_gallery : (G, D), optional
+        When omitted, the gallery is X_query itself and each point is left
+        out of its own neighbour list (leave-one-out).
+    k : number of neighbours, 1 <= k <= G (G - 1 when leaving one out)
+    metric : a metric of :func:`dml.pairwise_distances`
+    M, W : a Mahalanobis matrix, or a linear map W applied to both sets
+        first (d(x, x') = ||W x - W x'||); W works with any metric.
+    chunk_size : query rows per block (memory ~ chunk_size * G numbers)
+
+    Returns
+    -------
+    distances (N, k), indices (N, k) — numpy if X_query was numpy.
+    """
+    Q = check_matrix(to_tensor(X_query, "X_query"), "X_query")
+    loo = X_gallery is None
+    if loo:
+        G = Q
+    else:
+        G = check_matrix(to_tensor(X_gallery, "X_gallery"), "X_gallery")
+        check_same_features(Q, G, "X_query", "X_gallery")
+        dtype = torch.promote_types(Q.dtype, G.dtype)
+        Q, G = Q.to(dtype), G.to(Q.device, dtype)
+    if metric not in METRICS:
+        raise ValueError(f"metric={metric!r} is not supported; choose one of "
+                         f"{', '.join(METRICS)}.")
+    n_avail = G.shape[0] - 1 if loo else G.shape[0]
+    k = check_positive_int(k, "k")
+    if k > n_avail:
+        raise ValueError(f"k={k} but the gallery has only {n_avail} "
+                         f"candidate neighbour(s)"
+                         f"{' (leaving each point out)' if loo else ''}; "
+                         f"use k <= {n_avail}.")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    if metric == "mahalanobis":
+        if (M is None) == (W is None):
+            raise ValueError("metric='mahalanobis' needs exactly one of M "
+                             "(a PSD (D, D) matrix) or W (an (L, D) map).")
+        if W is not None:          # ||W x - W x'|| is Euclidean after W
+            metric = "euclidean"
+        else:
+            M = check_psd(to_tensor(M, "M").to(Q.device, Q.dtype), "M")
+            if M.shape[0] != Q.shape[1]:
+                raise ValueError(f"M has shape {tuple(M.shape)}; it must be "
+                                 f"({Q.shape[1]}, {Q.shape[1]}).")
+    elif M is not None:
+        raise ValueError("M is only used with metric='mahalanobis'.")
+    with torch.no_grad():
+        Q, G = _transform(Q, W), (None if loo else _transform(G, W))
+        d, i = _neighbors(Q, Q if loo else G, k, metric, M, loo, chunk_size)
+    return like_input(d, X_query), like_input(i, X_query)
+
+
+def _vote(neighbor_labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Majority vote per row; ties go to the smallest class index.
+
+    That is scikit-learn's rule for uniform weights (``weights='uniform'``).
+    """
+    counts = torch.zeros(neighbor_labels.shape[0], n_classes,
+                         device=neighbor_labels.device)
+    counts.scatter_add_(1, neighbor_labels,
+                        torch.ones_like(neighbor_labels, dtype=counts.dtype))
+    return counts.argmax(1)     # first maximum = smallest class index
+
+
+def knn_predict(X_train, y_train, X_test=None, k: int = 5,
+                metric: str = "euclidean", *, M=None, W=None,
+                chunk_size: int = DEFAULT_CHUNK):
+    """Predict labels by a majority vote of the k nearest training points.
+
+    With ``X_test=None`` every training point is predicted from the others
+    (leave-one-out). Labels come back in the caller's label values.
+    """
+    Xt = check_matrix(to_tensor(X_train, "X_train"), "X_train")
+    y = check_labels(y_train, Xt.shape[0], "y_train")
+    classes, y_code = torch.unique(y, return_inverse=True)
+    if X_test is None:                                   # leave-one-out
+        query, gallery = Xt, None
+    else:
+        query, gallery = to_tensor(X_test, "X_test").to(Xt.device), Xt
+    _, idx = nearest_neighbors(query, gallery, k, metric, M=M, W=W,
+                               chunk_size=chunk_size)
+    y_code = y_code.to(idx.device)
+    pred = classes.to(idx.device)[_vote(y_code[idx], len(classes))]
+    ref = X_train if X_test is None else X_test
+    if not isinstance(ref, torch.Tensor) and not isinstance(y_train,
+                                                            torch.Tensor):
+        y_in = np.asarray(y_train)
+        if y_in.dtype.kind in "USO":       # string labels back as strings
+            return np.unique(y_in)[pred.cpu().numpy()]
+    return like_input(pred, ref)
+
+
+def knn_accuracy(X_train, y_train, X_test=None, y_test=None, k: int = 5,
+                 metric: str = "euclidean", *, M=None, W=None,
+                 chunk_size: int = DEFAULT_CHUNK) -> float:
+    """Fraction of test points whose k-NN majority vote is their label.
+
+    Pass ``X_test`` and ``y_test`` together, or neither for leave-one-out
+    accuracy on the training set. A linear map ``W`` (a learned metric,
+    M = W^T W) is applied to both sets first.
+    """
+    if (X_test is None) != (y_test is None):
+        raise ValueError("pass X_test and y_test together (or neither, for "
+                         "leave-one-out accuracy on the training set).")
+    pred = knn_predict(X_train, y_train, X_test, k, metric, M=M, W=W,
+                       chunk_size=chunk_size)
+    truth = y_train if y_test is None else y_test
+    pred = np.asarray(pred.cpu() if isinstance(pred, torch.Tensor) else pred)
+    truth = np.asarray(truth.cpu() if isinstance(truth, torch.Tensor)
+                       else truth)
+    if truth.shape != pred.shape:
+        raise ValueError(f"y_test has {truth.shape[0]} labels but X_test has "
+                         f"{pred.shape[0]} rows; pass one label per row.")
+    return float((pred == truth).mean())
