@@ -5,5 +5,16 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 s=$(date +%s)
-jupyter-book build . -W -n --keep-going
-echo "== book built in $(( $(date +%s) - s )) s: _build/html/index.html"
+# jupyter-cache hashes a notebook's code cells only: a change in lib/ would
+# re-run nothing. Key the cache on lib/ too, by emptying it when lib/ changes.
+lib_hash=$(find lib -name '*.py' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)
+if [ "$(cat _build/.lib_hash 2>/dev/null || true)" != "$lib_hash" ]; then
+  rm -rf _build/.jupyter_cache
+  mkdir -p _build && echo "$lib_hash" > _build/.lib_hash
+fi
+# BOOK_OUT (default: the repository root) is where _build/html goes; the
+# tests build into a temporary folder with it. The execution cache stays in
+# ./_build/.jupyter_cache either way (_config.yml).
+out=${BOOK_OUT:-.}
+jupyter-book build . -W -n --keep-going --path-output "$out"
+echo "== book built in $(( $(date +%s) - s )) s: $out/_build/html/index.html"

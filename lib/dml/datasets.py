@@ -83,7 +83,7 @@ def drug_compounds(n_per_class: int = 50, seed: int | None = 0,
     descriptors (seed 000's scenario).
 
     Class c draws its descriptors from N(mu_c, Sigma) with mu_c non-zero on
-    the first three descriptors only (:data:`DRUG_DISCRIMINATIVE`) and
+    the first three descriptors only (``DRUG_DISCRIMINATIVE``) and
     Sigma = diag(signal_var x 3, noise_var x n_noise). The noisy descriptors
     have six times the spread of the informative ones, so they dominate the
     Euclidean distance: the chapter-1 failure that metric learning repairs.

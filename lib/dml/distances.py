@@ -49,13 +49,15 @@ def sq_euclidean_matrix(A: torch.Tensor, B: torch.Tensor | None = None,
 
     ||a - b||_M^2 = a^T M a + b^T M b - 2 a^T M b   (M = I if not given)
 
-    Both sets are first centred on A's mean: distances do not change, and
-    the cancellation error of the Gram trick shrinks with the norms. The
+    Both sets are first centred on the mean of B (of A when B is None):
+    distances do not change, the cancellation error of the Gram trick
+    shrinks with the norms, and a chunk of queries against a fixed gallery
+    gets the same numbers whatever the chunking. The
     result is clamped at 0 (round-off can make it slightly negative) and,
     when ``B`` is None, its diagonal is exactly 0.
     """
     same = B is None
-    mu = A.mean(0, keepdim=True)
+    mu = (A if same else B).mean(0, keepdim=True)
     A = A - mu
     B = A if same else B - mu
     AM = A if M is None else A @ M                      # (N, D)
@@ -248,8 +250,10 @@ def mahalanobis(x, y, M):
 def project_psd(M):
     """Nearest PSD matrix to M in Frobenius norm: clip negative eigenvalues.
 
-    With the symmetric part S = (M + M^T) / 2 = V diag(lambda) V^T,
-        Pi_PSD(M) = V diag(max(lambda, 0)) V^T.
+    With the symmetric part S = (M + M^T) / 2 = V diag(lambda) V^T::
+
+        Pi_PSD(M) = V diag(max(lambda, 0)) V^T
+
     This is the projection step of Xing et al. (2002)'s projected gradient
     method (seed 002). The result is exactly symmetric.
     """

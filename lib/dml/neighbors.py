@@ -5,6 +5,12 @@ The query set is cut into chunks of ``chunk_size`` rows; for each chunk a
 and the block freed. Peak memory is O(chunk_size * N_gallery), never
 O(N_query * N_gallery), so 100 000 x 100 000 runs in a few hundred MB.
 
+The block comes from the fast Gram trick (one matrix product), whose
+round-off depends on the block's shape. So the candidates it finds (the k
+nearest plus every entry within round-off of the k-th) are re-ranked with
+distances computed directly from the coordinates. The results are exact
+and do not depend on ``chunk_size`` or on the device's matrix kernels.
+
 Ties are broken deterministically: among equal distances the gallery item
 with the smaller index comes first (a stable order by (distance, index)).
 """
@@ -15,8 +21,7 @@ import torch
 
 from ._arrays import (check_labels, check_matrix, check_positive_int,
                       check_psd, check_same_features, like_input, to_tensor)
-from .distances import (METRICS, cosine_matrix, euclidean_matrix,
-                        sq_euclidean_matrix)
+from .distances import METRICS, sq_euclidean_matrix
 
 __all__ = ["nearest_neighbors", "knn_predict", "knn_accuracy",
            "smallest_k"]
@@ -27,19 +32,25 @@ DEFAULT_CHUNK = 1024
 def smallest_k(D: torch.Tensor, k: int):
     """The k smallest entries of each row of D, ordered by (value, column).
 
-    ``torch.topk`` picks arbitrarily among tied values; this keeps, among
-    entries equal to the k-th smallest value, those with the smallest column
-    index, then sorts the k winners stably. Returns (values, indices), both
-    (n_rows, k).
+    ``torch.topk`` picks arbitrarily among tied values. Where the k-th
+    smallest value is tied with entries outside the top k, this keeps the
+    tied entries with the smallest column index; then the k winners are
+    ordered stably, so equal values appear by increasing column. Returns
+    (values, indices), both (n_rows, k).
     """
-    kth = torch.topk(D, k, dim=1, largest=False).values[:, -1:]  # (n, 1)
-    below = D < kth                                              # (n, N)
-    tied = D == kth
-    n_tied_needed = k - below.sum(1, keepdim=True)               # (n, 1)
-    keep = below | (tied & (tied.cumsum(1) <= n_tied_needed))    # (n, N)
-    idx = keep.nonzero()[:, 1].reshape(D.shape[0], k)            # ascending
+    vals, idx = torch.topk(D, k, dim=1, largest=False)           # (n, k)
+    kth = vals[:, -1:]                                           # (n, 1)
+    ambiguous = (D <= kth).sum(1) > k                            # (n,)
+    if bool(ambiguous.any()):
+        rows = ambiguous.nonzero()[:, 0]
+        Dr, kr = D[rows], kth[rows]
+        below, tied = Dr < kr, Dr == kr                          # (r, N)
+        need = k - below.sum(1, keepdim=True)                    # (r, 1)
+        keep = below | (tied & (tied.cumsum(1) <= need))
+        idx[rows] = keep.nonzero()[:, 1].reshape(len(rows), k)
+    idx = idx.sort(1).values                    # ascending column ...
     vals = D.gather(1, idx)
-    order = torch.sort(vals, dim=1, stable=True).indices
+    order = torch.sort(vals, dim=1, stable=True).indices  # ... then value
     return vals.gather(1, order), idx.gather(1, order)
 
 
@@ -53,28 +64,79 @@ def _transform(Xt, W):
     return Xt @ Wt.T
 
 
-def _block(Q, G, metric, M):
-    """Distance block between a chunk of queries and the gallery."""
-    if metric == "sqeuclidean":
-        return sq_euclidean_matrix(Q, G)
+def _prepare(Q, G, metric, M):
+    """Map both sets so that the metric becomes Euclidean or dot-product.
+
+    Mahalanobis with M = V diag(lam) V^T becomes Euclidean after
+    x -> diag(sqrt(lam)) V^T x; cosine works on unit vectors. Done once,
+    before chunking, so every chunk sees the same numbers.
+    """
+    if metric == "mahalanobis":
+        lam, V = torch.linalg.eigh(M)
+        L = V * lam.clamp_min(0).sqrt()                 # (D, D), M = L L^T
+        return Q @ L, G @ L, "sqeuclidean"
     if metric == "cosine":
-        return 1.0 - cosine_matrix(Q, G)
-    return euclidean_matrix(Q, G, M)       # euclidean, or mahalanobis with M
+        unit = lambda A: A / A.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return unit(Q), unit(G), "cosine"
+    return Q, G, "sqeuclidean"        # euclidean is ranked in squared form
+
+
+def _exact(Qc, G, idx, kind):
+    """Distances from the coordinates, for candidate pairs only.
+
+    Qc (c, D), idx (c, m) -> (c, m); memory c * m * D, split into slices.
+    """
+    out = torch.empty(idx.shape, dtype=Qc.dtype, device=Qc.device)
+    step = max(1, (1 << 22) // max(1, idx.shape[1] * Qc.shape[1]))
+    for s in range(0, Qc.shape[0], step):               # slices of rows
+        q, g = Qc[s:s + step, None, :], G[idx[s:s + step]]  # (r,1,D),(r,m,D)
+        if kind == "cosine":
+            out[s:s + step] = 1.0 - (q * g).sum(-1)
+        else:
+            out[s:s + step] = ((q - g) ** 2).sum(-1)
+    return out
+
+
+def _chunk_neighbors(Qc, G, k, kind, self_index):
+    """k nearest gallery items of the queries Qc, exact, ties by index."""
+    if kind == "cosine":
+        D = 1.0 - Qc @ G.T                                  # (c, N)
+        slack = 1.0
+    else:
+        D = sq_euclidean_matrix(Qc, G)                      # (c, N)
+        mu = G.mean(0)
+        slack = ((Qc - mu) ** 2).sum(1, keepdim=True) + \
+            ((G - mu) ** 2).sum(1).max()                    # (c, 1)
+    rows = torch.arange(Qc.shape[0], device=Qc.device)
+    if self_index is not None:
+        D[rows, self_index] = float("inf")
+    tol = 4 * Qc.shape[1] * torch.finfo(D.dtype).eps * slack
+    kth = torch.topk(D, k, dim=1, largest=False).values[:, -1:]
+    m = int((D <= kth + tol).sum(1).max())              # candidates per row
+    cand = torch.topk(D, m, dim=1, largest=False).indices   # (c, m)
+    cand = cand.sort(1).values                          # by gallery index
+    E = _exact(Qc, G, cand, kind)                       # (c, m) exact
+    if self_index is not None:
+        E = E.masked_fill(cand == self_index[:, None], float("inf"))
+    order = torch.sort(E, dim=1, stable=True).indices[:, :k]
+    return E.gather(1, order), cand.gather(1, order)
 
 
 def _neighbors(Q, G, k, metric, M, exclude_self, chunk_size):
     """Tensor core of :func:`nearest_neighbors` (inputs already checked)."""
+    Q, G, kind = _prepare(Q, G, metric, M)
     dists, idx = [], []
     for start in range(0, Q.shape[0], chunk_size):   # loop over chunks only
         stop = min(start + chunk_size, Q.shape[0])
-        D = _block(Q[start:stop], G, metric, M)                  # (c, G)
-        if exclude_self:
-            rows = torch.arange(stop - start, device=D.device)
-            D[rows, rows + start] = float("inf")
-        d, i = smallest_k(D, k)
+        self_index = (torch.arange(start, stop, device=Q.device)
+                      if exclude_self else None)
+        d, i = _chunk_neighbors(Q[start:stop], G, k, kind, self_index)
         dists.append(d)
         idx.append(i)
-    return torch.cat(dists), torch.cat(idx)
+    d = torch.cat(dists)
+    if metric in ("euclidean", "mahalanobis"):
+        d = d.sqrt()
+    return d, torch.cat(idx)
 
 
 def nearest_neighbors(X_query, X_gallery=None, k: int = 5,
