@@ -11,5 +11,10 @@ part() {  # part NAME COMMAND...: run one part and print its wall time
   "$@"
   echo "== $name: $(( $(date +%s) - s )) s"
 }
-part "library tests (tests/)" python -m pytest tests -q -p no:cacheprovider "$@"
+part "library and book-build tests (tests/)" \
+  python -m pytest tests -q -p no:cacheprovider "$@"
+# Every chapter re-executed by nbval: notebooks are stored without outputs,
+# so this checks that no cell raises, and each chapter asserts its claims.
+part "chapters executed by nbval (book/)" \
+  python -m pytest --nbval-lax book -q -p no:cacheprovider --durations=0
 echo "== all tests: $(( $(date +%s) - t0 )) s"
