@@ -5,6 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 s=$(date +%s)
+python scripts/fetch_assets.py     # MathJax, RequireJS, widget manager
 # jupyter-cache hashes a notebook's code cells only: a change in lib/ would
 # re-run nothing. Key the cache on lib/ too, by emptying it when lib/ changes.
 lib_hash=$(find lib -name '*.py' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)
