@@ -23,6 +23,7 @@ from .neighbors import knn_accuracy
 
 __all__ = ["Explorer", "NoiseWeightExplorer"]
 
+LABEL_STYLE = {"description_width": "initial"}   # labels not cut off
 STATIC_NOTE = ("(Static page: this is the default setting. Run the notebook "
                "to move the controls.)")
 
@@ -88,9 +89,11 @@ class NoiseWeightExplorer(Explorer):
                                    for w in self.weights]) for k in (5,)}
         super().__init__({
             "w": widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05,
-                                     description="noise weight w"),
+                                     description="noise weight w",
+                                     style=LABEL_STYLE),
             "k": widgets.IntSlider(value=5, min=1, max=15,
-                                   description="k neighbours"),
+                                   description="k neighbours",
+                                   style=LABEL_STYLE),
         })
 
     def _accuracy(self, w: float, k: int) -> float:
