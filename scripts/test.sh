@@ -11,7 +11,17 @@ part() {  # part NAME COMMAND...: run one part and print its wall time
   "$@"
   echo "== $name: $(( $(date +%s) - s )) s"
 }
-part "library and book-build tests (tests/)" \
+# The browser tests drive Debian's Chromium (no browser is downloaded).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    part "installing chromium for the browser tests (apt)" bash -c \
+      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null' \
+      || echo "== chromium could not be installed: the browser tests will skip"
+  else
+    echo "== no chromium and no root apt: the browser tests will skip"
+  fi
+fi
+part "library, book-build and browser tests (tests/)" \
   python -m pytest tests -q -p no:cacheprovider "$@"
 # Every chapter re-executed by nbval: notebooks are stored without outputs,
 # so this checks that no cell raises, and each chapter asserts its claims.

@@ -3,9 +3,15 @@
 Tests marked ``gpu`` run only where CUDA is present; elsewhere they are
 skipped with a reason, so CI (which has no GPU) stays green and honest.
 """
+import os
+import pathlib
+import subprocess
+
 import numpy as np
 import pytest
 import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -21,3 +27,16 @@ def pytest_collection_modifyitems(config, items):
 def rng():
     """A fresh, seeded numpy generator for each test."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def book_html(tmp_path_factory):
+    """Build the book once per test session (README command 1's build
+    step, into a temporary folder) and return its _build/html folder."""
+    out = tmp_path_factory.mktemp("book")
+    env = dict(os.environ, BOOK_OUT=str(out))
+    run = subprocess.run(["bash", str(ROOT / "scripts" / "book.sh")],
+                         cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=1800)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
+    return out / "_build" / "html"

@@ -1,24 +1,13 @@
 """The HTML book builds with warnings as errors, and shows what it should."""
-import os
-import pathlib
-import subprocess
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODULE = {"pairwise_distances": "distances", "project_psd": "distances",
           "nearest_neighbors": "neighbors", "drug_compounds": "datasets"}
 
 
-@pytest.fixture(scope="module")
-def html(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    env = dict(os.environ, BOOK_OUT=str(out))
-    run = subprocess.run(["bash", str(ROOT / "scripts" / "book.sh")],
-                         cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=1500)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
-    return out / "_build" / "html"
+@pytest.fixture
+def html(book_html):
+    return book_html
 
 
 def test_book_builds_with_warnings_as_errors(html):
