@@ -102,6 +102,22 @@ def _common(ref: torch.Tensor, other, name: str) -> torch.Tensor:
     return t.to(device=ref.device, dtype=dtype)
 
 
+def _two_sets(X, Y):
+    """Validate X (N, D) and optional Y (K, D); give both one float dtype."""
+    Xt = check_matrix(to_tensor(X, "X"), "X")
+    if Y is None:
+        return Xt, None
+    Yt = check_matrix(_common(Xt, Y, "Y"), "Y")
+    check_same_features(Xt, Yt, "X", "Y")
+    return Xt.to(Yt.dtype), Yt
+
+
+def _check_metric(metric):
+    if metric not in METRICS:
+        raise ValueError(f"metric={metric!r} is not supported; choose one of "
+                         f"{', '.join(METRICS)}.")
+
+
 def _metric_matrix(M, W, Xt, name_m="M", name_w="W"):
     """Return (M, W) as validated tensors; exactly one may be given."""
     if M is not None and W is not None:
@@ -146,15 +162,8 @@ def pairwise_distances(X, Y=None, metric: str = "euclidean", *, M=None,
     Gradients flow through torch inputs; the Euclidean distance has a finite
     (zero) gradient where two points coincide.
     """
-    Xt = check_matrix(to_tensor(X, "X"), "X")
-    Yt = None
-    if Y is not None:
-        Yt = check_matrix(_common(Xt, Y, "Y"), "Y")
-        check_same_features(Xt, Yt, "X", "Y")
-        Xt = Xt.to(Yt.dtype)
-    if metric not in METRICS:
-        raise ValueError(f"metric={metric!r} is not supported; choose one of "
-                         f"{', '.join(METRICS)}.")
+    Xt, Yt = _two_sets(X, Y)
+    _check_metric(metric)
     if metric != "mahalanobis" and (M is not None or W is not None):
         raise ValueError(f"M and W are only used with metric='mahalanobis', "
                          f"not metric={metric!r}.")
@@ -183,17 +192,15 @@ def paired_distances(X, Y, metric: str = "euclidean", *, M=None, W=None):
     Same metrics and conventions as :func:`pairwise_distances`; used for
     the anchor-positive distances d_ap of a batch of pairs.
     """
-    Xt = check_matrix(to_tensor(X, "X"), "X")
-    Yt = check_matrix(_common(Xt, Y, "Y"), "Y")
-    check_same_features(Xt, Yt, "X", "Y")
+    if Y is None:
+        raise ValueError("Y is required: paired distances compare row i of "
+                         "X with row i of Y.")
+    Xt, Yt = _two_sets(X, Y)
     if Xt.shape[0] != Yt.shape[0]:
         raise ValueError(f"X has {Xt.shape[0]} rows and Y has "
                          f"{Yt.shape[0]}; paired distances need the same "
                          "number of rows.")
-    Xt = Xt.to(Yt.dtype)
-    if metric not in METRICS:
-        raise ValueError(f"metric={metric!r} is not supported; choose one of "
-                         f"{', '.join(METRICS)}.")
+    _check_metric(metric)
     if metric == "cosine":
         d = 1.0 - (_unit(Xt) * _unit(Yt)).sum(1).clamp(-1.0, 1.0)
         return like_input(d, X)
@@ -214,12 +221,7 @@ def cosine_similarity(X, Y=None):
 
     A zero row has similarity 0 with every row.
     """
-    Xt = check_matrix(to_tensor(X, "X"), "X")
-    Yt = None
-    if Y is not None:
-        Yt = check_matrix(_common(Xt, Y, "Y"), "Y")
-        check_same_features(Xt, Yt, "X", "Y")
-        Xt = Xt.to(Yt.dtype)
+    Xt, Yt = _two_sets(X, Y)
     return like_input(cosine_matrix(Xt, Yt), X)
 
 
