@@ -2,8 +2,8 @@
 
 The public API is flat: ``import dml`` then ``dml.pairwise_distances``,
 ``dml.knn_accuracy``, ``dml.drug_compounds`` ... Modules stack in floors
-(see ARCHITECTURE.md): ``_arrays`` < ``distances`` < ``neighbors``;
-``datasets`` stands alone.
+(see ARCHITECTURE.md): ``_arrays`` < ``distances`` < ``neighbors``,
+``losses``; ``datasets`` stands alone.
 """
 from .datasets import (DRUG_DISCRIMINATIVE, HierarchicalData, LabelledData,
                        animals, digits_coarse, drug_compounds, merged_blobs,
@@ -11,6 +11,15 @@ from .datasets import (DRUG_DISCRIMINATIVE, HierarchicalData, LabelledData,
 from .distances import (METRICS, cosine_similarity, l2_normalize,
                         mahalanobis, paired_distances, pairwise_distances,
                         project_psd)
+from .losses import (ArcFaceLoss, ContrastiveLoss, LiftedStructureLoss,
+                     MultiSimilarityLoss, MultiTaskLoss, NPairsLoss,
+                     NTXentLoss, ProxyAnchorLoss, TripletMarginLoss,
+                     arcface_loss, contrastive_loss, dominant_task,
+                     info_nce_loss, lifted_structure_loss,
+                     locality_penalty, multi_similarity_loss,
+                     multitask_loss, npairs_loss, proxy_anchor_loss,
+                     triplet_loss, tsne_affinities, uniformity_penalty,
+                     weak_contrastive_loss)
 from .neighbors import knn_accuracy, knn_predict, nearest_neighbors
 
 __version__ = "0.1.0"
@@ -22,4 +31,12 @@ __all__ = [
     "drug_compounds", "animals", "merged_blobs", "digits_coarse",
     "train_test_split", "LabelledData", "HierarchicalData",
     "DRUG_DISCRIMINATIVE",
+    # losses
+    "contrastive_loss", "ContrastiveLoss", "triplet_loss",
+    "TripletMarginLoss", "info_nce_loss", "npairs_loss", "NTXentLoss",
+    "NPairsLoss", "lifted_structure_loss", "LiftedStructureLoss",
+    "multi_similarity_loss", "MultiSimilarityLoss", "proxy_anchor_loss",
+    "ProxyAnchorLoss", "arcface_loss", "ArcFaceLoss", "multitask_loss",
+    "dominant_task", "MultiTaskLoss", "uniformity_penalty",
+    "tsne_affinities", "locality_penalty", "weak_contrastive_loss",
 ]

@@ -47,7 +47,9 @@ def to_tensor(x, name: str, *, device=None, dtype=None,
         if a.dtype == object or a.dtype.kind in "USV":
             raise ValueError(f"{name} has dtype {a.dtype}; pass numbers "
                              "(a float array or tensor).")
-        t = torch.from_numpy(np.ascontiguousarray(a))
+        # ascontiguousarray would turn a 0-d array (a scalar) into shape (1,)
+        t = torch.from_numpy(a if a.flags.c_contiguous
+                             else np.ascontiguousarray(a))
     if floating:
         t = _float_dtype(t)
     if dtype is not None:

@@ -1,0 +1,54 @@
+"""Losses of deep metric learning (book, chapters 3, 4 and 7).
+
+Each loss comes twice: a function on explicit inputs (distances,
+similarities or logits, as the book's formula has them) and a
+``torch.nn.Module`` called as ``loss(embeddings, labels, indices_tuple)``,
+where ``indices_tuple`` is an optional miner's output (``dml.miners``).
+Class names follow pytorch-metric-learning so code can switch between the
+two; each docstring lists where our defaults differ from theirs.
+
+    pair.py              contrastive (Hadsell et al., 2006)
+    triplet.py           triplet margin, soft margin
+    softmax.py           N-pairs, InfoNCE, NT-Xent
+    lifted.py            lifted structure (Oh Song et al., 2016)
+    multi_similarity.py  multi-similarity (Wang et al., 2019)
+    proxy.py             proxy-anchor (Kim et al., 2020)
+    arcface.py           additive angular margin (Deng et al., 2019)
+    multitask.py         fixed and uncertainty-weighted sums of losses
+    weak.py              uniformity and locality penalties (seed 004)
+    _tuples.py           pairs, triplets and their conversions
+    _distance.py         distance / similarity by name, and its direction
+    _reduce.py           reductions and a masked, stable logsumexp
+"""
+from ._distance import distance_matrix, similarity_matrix
+from ._reduce import REDUCTIONS, masked_logsumexp, reduce_terms
+from ._tuples import (all_pairs, all_triplets, anchor_chunks,
+                      indices_to_masks, pair_masks, pairs_to_triplets,
+                      triplets_to_pairs, valid_triplet_count)
+from .arcface import ArcFaceLoss, arcface_loss
+from .lifted import LiftedStructureLoss, lifted_structure_loss
+from .multi_similarity import MultiSimilarityLoss, multi_similarity_loss
+from .multitask import MultiTaskLoss, dominant_task, multitask_loss
+from .pair import ContrastiveLoss, contrastive_loss
+from .proxy import ProxyAnchorLoss, proxy_anchor_loss
+from .softmax import NPairsLoss, NTXentLoss, info_nce_loss, npairs_loss
+from .triplet import TripletMarginLoss, triplet_loss
+from .weak import (locality_penalty, tsne_affinities, uniformity_penalty,
+                   weak_contrastive_loss)
+
+__all__ = [
+    "contrastive_loss", "ContrastiveLoss",
+    "triplet_loss", "TripletMarginLoss",
+    "info_nce_loss", "npairs_loss", "NTXentLoss", "NPairsLoss",
+    "lifted_structure_loss", "LiftedStructureLoss",
+    "multi_similarity_loss", "MultiSimilarityLoss",
+    "proxy_anchor_loss", "ProxyAnchorLoss",
+    "arcface_loss", "ArcFaceLoss",
+    "multitask_loss", "dominant_task", "MultiTaskLoss",
+    "uniformity_penalty", "tsne_affinities", "locality_penalty",
+    "weak_contrastive_loss",
+    "all_pairs", "all_triplets", "pair_masks", "indices_to_masks",
+    "triplets_to_pairs", "pairs_to_triplets", "valid_triplet_count",
+    "anchor_chunks", "distance_matrix", "similarity_matrix",
+    "reduce_terms", "masked_logsumexp", "REDUCTIONS",
+]

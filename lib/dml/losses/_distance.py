@@ -1,0 +1,73 @@
+"""Which distance (or similarity) a loss sees, from a name.
+
+Distance-based losses (contrastive, triplet, lifted structure) use a
+distance d, *smaller = closer*:
+
+* ``"euclidean"``    d = ||x_i - x_j||_2
+* ``"sqeuclidean"``  d = ||x_i - x_j||_2^2
+* ``"cosine"``       d = 1 - cos(x_i, x_j), in [0, 2]; on L2-normalised
+  embeddings d = ||x_i - x_j||^2 / 2.
+
+Similarity-based losses (N-pairs, NT-Xent, multi-similarity) use a
+similarity s, *larger = closer*:
+
+* ``"cosine"``  s = cos(x_i, x_j) (the embeddings are L2-normalised);
+* ``"dot"``     s = x_i . x_j;
+* ``"euclidean"`` / ``"sqeuclidean"``  s = -d.
+
+pytorch-metric-learning calls the similarities "inverted" distances and
+flips the sign of each margin inside the loss instead; a triplet margin
+means the same thing in both conventions, because only d_ap - d_an enters.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..distances import (cosine_matrix, euclidean_matrix, l2_normalize,
+                         sq_euclidean_matrix)
+
+__all__ = ["DISTANCES", "SIMILARITIES", "check_distance",
+           "distance_matrix", "similarity_matrix"]
+
+DISTANCES = ("euclidean", "sqeuclidean", "cosine")
+SIMILARITIES = ("cosine", "dot", "euclidean", "sqeuclidean")
+
+
+def check_distance(distance: str, allowed=DISTANCES) -> str:
+    """Return ``distance`` if it is one of ``allowed``, else raise."""
+    if distance not in allowed:
+        raise ValueError(f"distance={distance!r} is not supported here; "
+                         f"choose one of {', '.join(map(repr, allowed))}.")
+    return distance
+
+
+def _maybe_normalize(X: torch.Tensor, normalize: bool) -> torch.Tensor:
+    return l2_normalize(X) if normalize else X
+
+
+def distance_matrix(X: torch.Tensor, distance: str = "euclidean",
+                    normalize: bool = False) -> torch.Tensor:
+    """(B, B) distances d(x_i, x_j) of a batch, smaller = closer.
+
+    ``normalize=True`` first scales every embedding to unit length (the
+    default of pytorch-metric-learning's ``LpDistance``).
+    """
+    X = _maybe_normalize(X, normalize)
+    if distance == "euclidean":
+        return euclidean_matrix(X)                      # (B, B)
+    if distance == "sqeuclidean":
+        return sq_euclidean_matrix(X)                   # (B, B)
+    D = 1.0 - cosine_matrix(X)                          # (B, B)
+    eye = torch.eye(len(X), dtype=torch.bool, device=X.device)
+    return D.masked_fill(eye, 0.0)
+
+
+def similarity_matrix(X: torch.Tensor, distance: str = "cosine",
+                      normalize: bool = False) -> torch.Tensor:
+    """(B, B) similarities s(x_i, x_j) of a batch, larger = closer."""
+    if distance == "cosine":
+        return cosine_matrix(X)                         # (B, B)
+    X = _maybe_normalize(X, normalize)
+    if distance == "dot":
+        return X @ X.T                                  # (B, B)
+    return -distance_matrix(X, distance)

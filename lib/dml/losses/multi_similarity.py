@@ -1,0 +1,91 @@
+"""Multi-similarity loss (Wang, Han, Huang, Dong & Scott, 2019).
+
+For anchor i with positives P_i and negatives N_i, similarities S_ij
+(larger = closer, cosine by default):
+
+    L_i = 1/alpha * log(1 + sum_{p in P_i} exp(-alpha (S_ip - lambda)))
+        + 1/beta  * log(1 + sum_{n in N_i} exp( beta  (S_in - lambda)))
+
+Each pair is weighted by how it compares with the others of its anchor
+(soft-max-like weights): hard positives (small S_ip) and hard negatives
+(large S_in) dominate. lambda (``base``) is the similarity where the two
+parts balance. Both sums are log-sum-exps, so the loss is finite for any
+similarity. The paper's pair mining step is not part of the loss: use
+``dml.miners``' multi-similarity miner, as in pytorch-metric-learning,
+whose ``MultiSimilarityLoss`` this equals (same defaults, mean over the B
+anchors).
+"""
+from __future__ import annotations
+
+import torch
+
+from ._distance import SIMILARITIES, check_distance, similarity_matrix
+from ._reduce import check_reduction, masked_logsumexp, reduce_terms
+from ._tuples import as_pairs, check_batch, indices_to_masks, pair_masks
+
+__all__ = ["multi_similarity_loss", "MultiSimilarityLoss"]
+
+
+def multi_similarity_loss(S, pos_mask, neg_mask, alpha: float = 2.0,
+                          beta: float = 50.0, base: float = 0.5):
+    """Multi-similarity loss of each anchor (row of S).
+
+    Parameters
+    ----------
+    S : (B, B) tensor
+        Similarities S_ij, larger = closer.
+    pos_mask, neg_mask : (B, B) bool tensors
+        P_i and N_i: the positives and the negatives of each anchor i.
+    alpha, beta : float
+        The scales of the positive and the negative part.
+    base : float
+        lambda, the similarity margin.
+
+    Returns
+    -------
+    (B,) tensor: L_i (0 for an anchor without positives and negatives).
+    """
+    pos = masked_logsumexp(-alpha * (S - base), pos_mask, 1, add_one=True)
+    neg = masked_logsumexp(beta * (S - base), neg_mask, 1, add_one=True)
+    return pos / alpha + neg / beta                      # (B,)
+
+
+class MultiSimilarityLoss(torch.nn.Module):
+    """Multi-similarity loss over a batch (module docstring).
+
+    Parameters
+    ----------
+    alpha, beta, base : float
+        alpha, beta and lambda of the equation (pml's defaults).
+    distance : {"cosine", "dot", "euclidean", "sqeuclidean"}
+        The similarity (larger = closer); distances enter as S = -d, so
+        lambda is then a negative distance (pml instead flips the signs:
+        its ``base`` with a distance equals our ``-base``).
+    reduction : {"mean", "mean_nonzero", "sum", "none"}
+        Over the B anchors. Default "mean", as pml.
+
+    With a miner's pairs, P_i and N_i are the listed pairs with anchor i
+    (a pair listed twice counts once, as in pml).
+    """
+
+    def __init__(self, alpha: float = 2.0, beta: float = 50.0,
+                 base: float = 0.5, *, distance: str = "cosine",
+                 reduction: str = "mean"):
+        super().__init__()
+        self.alpha, self.beta, self.base = alpha, beta, base
+        self.distance = check_distance(distance, SIMILARITIES)
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, embeddings, labels, indices_tuple=None):
+        labels = check_batch(embeddings, labels)
+        if indices_tuple is None:
+            pos, neg = pair_masks(labels)                # (B, B) each
+        else:
+            pos, neg = indices_to_masks(*as_pairs(indices_tuple, labels),
+                                        len(labels))
+        S = similarity_matrix(embeddings, self.distance)  # (B, B)
+        terms = multi_similarity_loss(S, pos, neg, self.alpha, self.beta,
+                                      self.base)
+        if not bool((pos | neg).any()):
+            terms = terms[:0]                          # no pair: zero
+        return reduce_terms(terms, self.reduction, embeddings)

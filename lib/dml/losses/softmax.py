@@ -1,0 +1,190 @@
+"""Softmax over one positive and many negatives: N-pairs, InfoNCE, NT-Xent.
+
+For an anchor with similarity s_p to its positive and s_k to negatives k,
+
+    L = -log( exp(s_p / tau) / (exp(s_p / tau) + sum_k exp(s_k / tau)) )
+      = softplus( logsumexp_k(s_k / tau) - s_p / tau )
+
+the cross-entropy of picking the positive among all candidates.
+
+* N-pairs (Sohn, 2016; seed 000, Eq. 16.12): s = dot product of the
+  embeddings (normalised in the seed), tau = 1. With one negative it is
+  the logistic loss log(1 + exp(s_n - s_p)).
+* InfoNCE (van den Oord et al., 2018) and NT-Xent (Chen et al., 2020,
+  SimCLR): s = cosine similarity, temperature tau (0.07 to 0.5).
+
+The right-hand form is evaluated with logsumexp and softplus, so it stays
+finite for any logits (cosine / tau with tau = 0.01, or logits of 1e4).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .._arrays import like_input, to_tensor
+from ._distance import SIMILARITIES, check_distance, similarity_matrix
+from ._reduce import check_reduction, masked_logsumexp, reduce_terms
+from ._tuples import as_pairs, check_batch, indices_to_masks, pair_masks
+
+__all__ = ["info_nce_loss", "npairs_loss", "NTXentLoss", "NPairsLoss"]
+
+
+def _softmax_terms(z_pos, lse_neg):
+    """-log softmax of the positive: softplus(log sum_k e^{z_k} - z_p)."""
+    return F.softplus(lse_neg - z_pos)
+
+
+def info_nce_loss(logits_pos, logits_neg, tau: float, neg_mask=None):
+    """InfoNCE loss of each anchor.
+
+    Parameters
+    ----------
+    logits_pos : (N,) tensor
+        s_p, each anchor's similarity to its positive.
+    logits_neg : (N, K) tensor
+        s_k, each anchor's similarity to K negatives.
+    tau : float
+        Temperature; the logits are divided by it.
+    neg_mask : (N, K) bool tensor, optional
+        Which negatives count (for anchors with fewer than K).
+
+    Returns
+    -------
+    (N,) tensor of losses.
+    """
+    if tau <= 0:
+        raise ValueError(f"tau must be > 0 (a temperature), got {tau}.")
+    z_pos = to_tensor(logits_pos, "logits_pos") / tau  # (N,)
+    z_neg = to_tensor(logits_neg, "logits_neg") / tau  # (N, K)
+    if z_neg.ndim != 2 or z_pos.shape != z_neg.shape[:1]:
+        raise ValueError("logits_pos must be (N,) and logits_neg (N, K); "
+                         f"got {tuple(z_pos.shape)} and "
+                         f"{tuple(z_neg.shape)}.")
+    if neg_mask is None:
+        neg_mask = torch.ones_like(z_neg, dtype=torch.bool)
+    lse_neg = masked_logsumexp(z_neg, torch.as_tensor(neg_mask), dim=1)
+    return like_input(_softmax_terms(z_pos, lse_neg), logits_pos)
+
+
+def npairs_loss(anchor, positive, negatives=None):
+    """N-pairs loss with dot-product logits (Sohn, 2016).
+
+    * one anchor: ``anchor`` (D,), ``positive`` (D,), ``negatives`` (K, D)
+      -> a scalar;
+    * batched: (N, D), (N, D), (N, K, D) -> (N,) losses;
+    * ``negatives=None`` with (N, D) inputs: Sohn's N-pair batch, where
+      the negatives of anchor i are the positives of the other N - 1
+      anchors (one anchor-positive pair per class) -> (N,) losses.
+
+    Normalise the embeddings first to get seed 000's cosine version.
+    """
+    reference = anchor
+    anchor = to_tensor(anchor, "anchor")
+    positive = to_tensor(positive, "positive").to(anchor.dtype)
+    if negatives is None:
+        logits = anchor @ positive.T                    # (N, N)
+        target = torch.arange(len(anchor), device=anchor.device)
+        loss = F.cross_entropy(logits, target, reduction="none")
+        return like_input(loss, reference)
+    negatives = to_tensor(negatives, "negatives").to(anchor.dtype)
+    single = anchor.ndim == 1
+    if single:
+        anchor, positive = anchor[None], positive[None]
+        negatives = negatives[None]
+    s_p = (anchor * positive).sum(-1)                   # (N,)
+    s_n = torch.einsum("nd,nkd->nk", anchor, negatives)  # (N, K)
+    loss = info_nce_loss(s_p, s_n, tau=1.0)
+    return like_input(loss[0] if single else loss, reference)
+
+
+class NTXentLoss(torch.nn.Module):
+    """NT-Xent / InfoNCE over the B x B similarity matrix of a batch.
+
+    For each positive pair (a, p), with N(a) the negatives of a,
+
+        L_ap = -log exp(s_ap / tau) / (exp(s_ap / tau)
+                                      + sum_{n in N(a)} exp(s_an / tau)).
+
+    log sum_n exp(s_an / tau) is computed once per anchor, so memory is
+    O(B^2); pytorch-metric-learning expands a (positive pairs x negative
+    pairs) matrix instead, O(B^4) entries: tens of GiB at B = 1024.
+    Values equal pml's ``NTXentLoss`` (same default temperature, cosine
+    similarity, mean over positive pairs).
+
+    Parameters
+    ----------
+    temperature : float
+        tau.
+    distance : {"cosine", "dot", "euclidean", "sqeuclidean"}
+        The similarity s (larger = closer); distances enter as s = -d.
+    reduction : {"mean", "mean_nonzero", "sum", "none"}
+        Over positive pairs. Default "mean", as pml.
+
+    With a miner's pairs, the terms are those of the listed positive pairs,
+    and N(a) is the set of listed negative pairs with anchor a (a pair
+    listed twice counts once; pml would count it twice).
+    """
+
+    def __init__(self, temperature: float = 0.07, *,
+                 distance: str = "cosine", reduction: str = "mean"):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError("temperature must be > 0, got "
+                             f"{temperature}.")
+        self.temperature = temperature
+        self.distance = check_distance(distance, SIMILARITIES)
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, embeddings, labels, indices_tuple=None):
+        labels = check_batch(embeddings, labels)
+        a1, p, a2, n = as_pairs(indices_tuple, labels)
+        if indices_tuple is None:
+            _, neg = pair_masks(labels)                  # (B, B)
+        else:
+            _, neg = indices_to_masks(a1, p, a2, n, len(labels))
+        Z = similarity_matrix(embeddings, self.distance) / self.temperature
+        lse_neg = masked_logsumexp(Z, neg, dim=1)        # (B,)
+        terms = _softmax_terms(Z[a1, p], lse_neg[a1])   # (P,)
+        return reduce_terms(terms, self.reduction, embeddings)
+
+
+class NPairsLoss(torch.nn.Module):
+    """Multi-class N-pair loss (Sohn, 2016) on a labelled batch.
+
+    From the positive pairs of the batch (or of a miner's output) one pair
+    (a_c, p_c) is kept per class c, the first listed; each anchor's
+    negatives are the positives of the other classes, and
+    L_c = -log softmax_c'(s(a_c, p_c'))[c] (cross-entropy over the pairs).
+    As in pytorch-metric-learning's ``NPairsLoss``: mean over classes, a
+    miner's negative pairs are ignored, and Sohn's L2 penalty on the
+    embeddings is left to the user (add lambda *
+    embeddings.pow(2).sum(1).mean()). Default differs: pml's
+    ``DotProductSimilarity`` normalises the embeddings, so pml's default
+    equals our ``distance="cosine"``; our default is Sohn's raw dot
+    product (pml with ``normalize_embeddings=False``).
+
+    Parameters
+    ----------
+    distance : {"dot", "cosine", "euclidean", "sqeuclidean"}
+        The similarity s (larger = closer).
+    reduction : {"mean", "mean_nonzero", "sum", "none"}
+    """
+
+    def __init__(self, *, distance: str = "dot", reduction: str = "mean"):
+        super().__init__()
+        self.distance = check_distance(distance, SIMILARITIES)
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, embeddings, labels, indices_tuple=None):
+        labels = check_batch(embeddings, labels)
+        a1, p = as_pairs(indices_tuple, labels)[:2]
+        classes, which = torch.unique(labels[a1], return_inverse=True)
+        order = torch.arange(len(a1), device=a1.device)
+        first = torch.full((len(classes),), len(a1), device=a1.device)
+        first = first.scatter_reduce(0, which, order, "amin")  # (C,)
+        a, p = a1[first], p[first]
+        S = similarity_matrix(embeddings, self.distance)    # (B, B)
+        logits = S[a][:, p]                                  # (C, C)
+        target = torch.arange(len(a), device=a.device)
+        terms = F.cross_entropy(logits, target, reduction="none")
+        return reduce_terms(terms, self.reduction, embeddings)

@@ -1,0 +1,234 @@
+"""Contrastive and triplet losses against plain loops, hand values and
+autograd."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dml.losses import (ContrastiveLoss, TripletMarginLoss, contrastive_loss,
+                        triplet_loss)
+
+
+def batch(seed, B=10, D=3, C=3):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(B, D, generator=g, dtype=torch.float64)
+    y = torch.randint(0, C, (B,), generator=g)
+    return X, y
+
+
+def dist(x, z, distance="euclidean"):
+    x, z = x.tolist(), z.tolist()
+    if distance == "cosine":
+        dot = sum(a * b for a, b in zip(x, z))
+        return 1 - dot / math.sqrt(sum(a * a for a in x) *
+                                   sum(b * b for b in z))
+    d2 = sum((a - b) ** 2 for a, b in zip(x, z))
+    return d2 if distance == "sqeuclidean" else math.sqrt(d2)
+
+
+def mean_nonzero(terms):
+    nz = [t for t in terms if t > 0]
+    return sum(nz) / len(nz) if nz else 0.0
+
+
+# --------------------------------------------------------------- contrastive
+def contrastive_ref(d, same, m, m_pos, form):
+    if form == "margin_on_d2":
+        d = d * d
+    if same:
+        t = max(0.0, d - m_pos)
+        return t * t if form == "hadsell" else t
+    t = max(0.0, m - d)
+    return t * t if form == "hadsell" else t
+
+
+def test_contrastive_hand_values():
+    # similar pair at d = 0.5: 0.25; dissimilar at 0.5 with m = 1: 0.25;
+    # dissimilar at 1.5: 0; margin on d^2: [1 - 0.25]_+ = 0.75
+    d = torch.tensor([0.5, 0.5, 1.5])
+    same = torch.tensor([1, 0, 0])
+    assert torch.allclose(contrastive_loss(d, same),
+                          torch.tensor([0.25, 0.25, 0.0]))
+    assert contrastive_loss(0.5, 0, form="margin_on_d2") == pytest.approx(
+        0.75)
+    assert contrastive_loss(np.array([0.2]), [1], form="linear",
+                            pos_margin=0.1)[0] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("form", ["hadsell", "margin_on_d2", "linear"])
+@pytest.mark.parametrize("distance", ["euclidean", "cosine"])
+def test_contrastive_module_equals_the_pair_loop(seed, form, distance):
+    X, y = batch(seed)
+    B = len(y)
+    pos, neg = [], []
+    for i, j in itertools.product(range(B), repeat=2):
+        if i == j:
+            continue
+        t = contrastive_ref(dist(X[i], X[j], distance), y[i] == y[j],
+                            0.8, 0.1, form)
+        (pos if y[i] == y[j] else neg).append(t)
+    kw = dict(pos_margin=0.1, form=form, distance=distance)
+    balanced = ContrastiveLoss(0.8, **kw)(X, y)
+    assert balanced.item() == pytest.approx(mean_nonzero(pos) +
+                                            mean_nonzero(neg), rel=1e-10)
+    joint = ContrastiveLoss(0.8, balance=False, reduction="mean", **kw)
+    assert joint(X, y).item() == pytest.approx(
+        sum(pos + neg) / len(pos + neg), rel=1e-10)
+
+
+def test_contrastive_with_given_pairs_uses_exactly_them():
+    X, y = batch(5)
+    a1, p = torch.tensor([0, 0, 3]), torch.tensor([1, 1, 2])
+    a2, n = torch.tensor([4]), torch.tensor([6])
+    loss = ContrastiveLoss(2.0, reduction="sum")
+    ref = sum(dist(X[i], X[j]) ** 2 for i, j in [(0, 1), (0, 1), (3, 2)])
+    ref += max(0, 2.0 - dist(X[4], X[6])) ** 2
+    assert loss(X, y, (a1, p, a2, n)).item() == pytest.approx(ref)
+    # triplets (a, p, n) become the pairs (a, p) and (a, n)
+    trip = (torch.tensor([0]), torch.tensor([1]), torch.tensor([6]))
+    ref = dist(X[0], X[1]) ** 2 + max(0, 2.0 - dist(X[0], X[6])) ** 2
+    assert loss(X, y, trip).item() == pytest.approx(ref)
+
+
+@pytest.mark.parametrize("form", ["hadsell", "margin_on_d2", "linear"])
+def test_contrastive_gradient_matches_autograd(form):
+    X, y = batch(1, B=6)
+    X.requires_grad_(True)
+    loss = ContrastiveLoss(1.5, form=form, pos_margin=0.05)
+    assert torch.autograd.gradcheck(lambda Z: loss(Z, y), (X,))
+
+
+def test_contrastive_rejects_an_unknown_form():
+    with pytest.raises(ValueError, match="form='siamese' is not"):
+        ContrastiveLoss(form="siamese")
+    with pytest.raises(ValueError, match="distance='manhattan'"):
+        ContrastiveLoss(distance="manhattan")
+
+
+# ------------------------------------------------------------------ triplet
+def test_triplet_seed_003_worked_example():
+    # seed 003: d(a,p) = 0.5, d(a,n) = 0.6, alpha = 0.2 -> 0.1 (semi-hard);
+    # d(a,n) = 1.0 -> 0 (easy)
+    assert triplet_loss(0.5, 0.6, 0.2) == pytest.approx(0.1)
+    assert triplet_loss(0.5, 1.0, 0.2) == 0.0
+    # squared (seeds 000, 002): 0.25 - 0.36 + 0.2 = 0.09
+    assert triplet_loss(0.5, 0.6, 0.2, squared=True) == pytest.approx(0.09)
+    assert triplet_loss(0.5, 0.6, 0.2, soft=True) == pytest.approx(
+        math.log1p(math.exp(0.1)))
+
+
+def triplet_terms_ref(X, y, margin, squared, soft, distance, triplets=None):
+    B = len(y)
+    if triplets is None:
+        triplets = [(a, p, n) for a, p, n in
+                    itertools.product(range(B), repeat=3)
+                    if a != p and y[a] == y[p] and y[a] != y[n]]
+    out = []
+    for a, p, n in triplets:
+        d_ap, d_an = dist(X[a], X[p], distance), dist(X[a], X[n], distance)
+        if squared:
+            d_ap, d_an = d_ap ** 2, d_an ** 2
+        v = d_ap - d_an + margin
+        out.append(math.log1p(math.exp(v)) if soft else max(0.0, v))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("squared,soft,distance", [
+    (False, False, "euclidean"), (True, False, "euclidean"),
+    (False, True, "euclidean"), (False, False, "cosine"),
+    (False, False, "sqeuclidean")])
+def test_triplet_module_equals_the_triplet_loop(seed, squared, soft,
+                                                distance):
+    X, y = batch(seed, B=12)
+    ref = triplet_terms_ref(X, y, 0.3, squared, soft, distance)
+    kw = dict(squared=squared, soft=soft, distance=distance)
+    for reduction, value in [("mean_nonzero", mean_nonzero(ref)),
+                             ("mean", sum(ref) / len(ref)),
+                             ("sum", sum(ref))]:
+        out = TripletMarginLoss(0.3, reduction=reduction, **kw)(X, y)
+        assert out.item() == pytest.approx(value, rel=1e-10)
+    terms = TripletMarginLoss(0.3, reduction="none", **kw)(X, y)
+    assert np.allclose(terms.numpy(), ref)
+
+
+def test_triplet_chunking_does_not_change_the_value(monkeypatch):
+    import dml.losses.triplet as triplet_module
+    X, y = batch(7, B=12)
+    X.requires_grad_(True)
+    whole = TripletMarginLoss(0.5)(X, y)
+    g_whole, = torch.autograd.grad(whole, X)
+    real = triplet_module.anchor_chunks
+    monkeypatch.setattr(triplet_module, "anchor_chunks",
+                        lambda B: real(B, max_elements=3 * B * B))
+    chunked = TripletMarginLoss(0.5)(X, y)
+    g_chunked, = torch.autograd.grad(chunked, X)
+    assert chunked.item() == pytest.approx(whole.item(), rel=1e-12)
+    assert torch.allclose(g_chunked, g_whole)
+
+
+def test_triplet_with_given_triplets_uses_exactly_them():
+    X, y = batch(2, B=12)
+    trips = [(0, 1, 2), (0, 1, 2), (5, 3, 4)]
+    idx = tuple(torch.tensor(c) for c in zip(*trips))
+    ref = triplet_terms_ref(X, y, 2.0, False, False, "euclidean", trips)
+    out = TripletMarginLoss(2.0, reduction="sum")(X, y, idx)
+    assert out.item() == pytest.approx(sum(ref))
+    # pairs are matched by anchor into triplets: (0,1)+(0,2) and (0,3)
+    pairs = (torch.tensor([0]), torch.tensor([1]),
+             torch.tensor([0, 0]), torch.tensor([2, 3]))
+    ref = triplet_terms_ref(X, y, 2.0, False, False, "euclidean",
+                            [(0, 1, 2), (0, 1, 3)])
+    out = TripletMarginLoss(2.0, reduction="sum")(X, y, pairs)
+    assert out.item() == pytest.approx(sum(ref))
+
+
+@pytest.mark.parametrize("soft,squared", [(False, False), (True, False),
+                                          (False, True)])
+def test_triplet_gradient_matches_autograd(soft, squared):
+    X, y = batch(4, B=7)
+    X.requires_grad_(True)
+    loss = TripletMarginLoss(0.5, soft=soft, squared=squared)
+    assert torch.autograd.gradcheck(lambda Z: loss(Z, y), (X,))
+
+
+def test_triplet_squared_twice_is_rejected():
+    with pytest.raises(ValueError, match="would square twice"):
+        TripletMarginLoss(squared=True, distance="sqeuclidean")
+
+
+# ------------------------------------------------------ shared edge cases
+@pytest.mark.parametrize("make", [lambda: ContrastiveLoss(),
+                                  lambda: TripletMarginLoss()])
+def test_coinciding_embeddings_give_finite_gradients(make):
+    X, y = batch(0, B=8)
+    X = torch.cat([X, X[:2]]).requires_grad_(True)   # rows 8, 9 = 0, 1
+    y = torch.cat([y, y[:2]])
+    make()(X, y).backward()
+    assert torch.isfinite(X.grad).all()
+
+
+@pytest.mark.parametrize("make", [lambda: ContrastiveLoss(),
+                                  lambda: TripletMarginLoss()])
+@pytest.mark.parametrize("reduction", ["mean_nonzero", "mean", "sum"])
+def test_a_batch_without_valid_tuples_gives_zero_with_grad(make, reduction):
+    loss = make()
+    loss.reduction = reduction
+    X = torch.randn(4, 3, requires_grad=True)
+    y = torch.zeros(4, dtype=torch.int64)       # no negative at all
+    out = loss(X, y) if isinstance(loss, TripletMarginLoss) else \
+        loss(X, y, (torch.zeros(0, dtype=torch.int64),) * 4)
+    out.backward()
+    assert out.item() == 0.0 and torch.isfinite(X.grad).all()
+
+
+def test_bad_batches_get_precise_errors():
+    with pytest.raises(ValueError, match="labels has 3 labels but X has 4"):
+        TripletMarginLoss()(torch.randn(4, 2), torch.tensor([0, 1, 0]))
+    with pytest.raises(ValueError, match="2-D float tensor"):
+        TripletMarginLoss()(torch.randn(4), torch.tensor([0, 1, 0, 1]))
+    with pytest.raises(ValueError, match="reduction='avg' is not"):
+        TripletMarginLoss(reduction="avg")
