@@ -108,7 +108,7 @@ def pairs_to_triplets(a1, p, a2, n):
 def all_triplets(labels: torch.Tensor):
     """Every valid triplet of the batch as explicit indices (a, p, n).
 
-    The output itself has T = sum_a |P(a)| |N(a)| entries, up to ~B^3 / 2:
+    The output itself has T = sum_a #P(a) #N(a) entries, up to ~B^3 / 2:
     use it for small batches; losses over all triplets use
     :func:`anchor_chunks` instead and never list them.
     """
@@ -116,7 +116,7 @@ def all_triplets(labels: torch.Tensor):
 
 
 def valid_triplet_count(labels: torch.Tensor) -> int:
-    """Number of valid triplets, sum_a |P(a)| * |N(a)|, in O(B^2)."""
+    """Number of valid triplets, sum_a #P(a) * #N(a), in O(B^2)."""
     pos, neg = pair_masks(labels)
     return int((pos.sum(1) * neg.sum(1)).sum())
 

@@ -4,8 +4,8 @@ Each class c has a learnable proxy vector w_c. With s(x, w) the cosine
 similarity, X_c^+ the batch samples of class c, X_c^- the others, P^+
 the proxies with at least one sample in the batch and P all proxies:
 
-    L = 1/|P^+| sum_{c in P^+} log(1 + sum_{x in X_c^+} E^+_xc)
-      + 1/|P|   sum_{c in P}   log(1 + sum_{x in X_c^-} E^-_xc)
+    L = 1/#P^+ sum_{c in P^+} log(1 + sum_{x in X_c^+} E^+_xc)
+      + 1/#P    sum_{c in P}   log(1 + sum_{x in X_c^-} E^-_xc)
     E^+_xc = exp(-alpha (s(x, w_c) - delta)),
     E^-_xc = exp( alpha (s(x, w_c) + delta))
 
@@ -69,7 +69,7 @@ class ProxyAnchorLoss(torch.nn.Module):
     margin : float, delta (0.1).
     alpha : float, alpha (32).
     reduction : {"mean", "sum", "none"}
-        "mean" is the paper's (and pml's) 1/|P^+| and 1/|P| averages;
+        "mean" is the paper's (and pml's) 1/#P^+ and 1/#P averages;
         "sum" adds all proxy terms; "none" returns pos + neg per proxy.
 
     ``proxies`` is an (C, embedding_size) ``nn.Parameter``: give it to the

@@ -77,7 +77,7 @@ def _row_entropy(D2, beta, off_diag):
 
 def tsne_affinities(X, perplexity: float = 30.0, *, symmetric: bool = True,
                     tol: float = 1e-6, max_iter: int = 200):
-    """Symmetric t-SNE affinities P of the rows of X.
+    """Symmetric t-SNE affinities P of the rows of X::
 
         p_{j|i} = exp(-||x_i - x_j||^2 / 2 sigma_i^2)
                   / sum_{k != i} exp(-||x_i - x_k||^2 / 2 sigma_i^2)
