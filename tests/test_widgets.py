@@ -46,3 +46,25 @@ def test_changing_k_recomputes_the_curve(noise_explorer):
     assert ex.state["k"] == 1
     assert "k = 1" in ex.figure.axes[0].get_ylabel()
     assert len(ex.state["curve"]) == 5
+
+
+def test_loss_landscape_follows_the_margin_and_the_variant():
+    from dml.widgets import LossLandscapeExplorer
+    ex = LossLandscapeExplorer(n_grid=41)
+    ex.controls["margin"].value = 1.0
+    d = ex.d
+    # Hadsell form: y d^2 for similar pairs, [m - d]_+^2 for dissimilar
+    np.testing.assert_allclose(ex.state["pos"], d ** 2)
+    np.testing.assert_allclose(ex.state["neg"], np.maximum(1.0 - d, 0) ** 2)
+    # the plotted curve is the computed one
+    np.testing.assert_allclose(ex.figure.axes[0].lines[1].get_ydata(),
+                               ex.state["neg"])
+    # plain triplet hinge is zero exactly where d_an >= d_ap + m
+    d_ap, d_an = np.meshgrid(d, d)
+    free = d_ap - d_an + 1.0 <= 0
+    assert ex.state["zero_fraction"] == pytest.approx(free.mean())
+    ex.controls["form"].value = "linear"
+    np.testing.assert_allclose(ex.state["neg"], np.maximum(1.0 - d, 0))
+    ex.controls["triplet"].value = "soft"
+    assert ex.state["zero_fraction"] == 0.0          # softplus never is 0
+    assert "soft" in ex.figure.axes[1].get_title()
