@@ -3,7 +3,8 @@
 The public API is flat: ``import dml`` then ``dml.pairwise_distances``,
 ``dml.knn_accuracy``, ``dml.drug_compounds`` ... Modules stack in floors
 (see ARCHITECTURE.md): ``_arrays`` < ``distances`` < ``neighbors``,
-``losses``; ``datasets`` stands alone.
+``losses`` < ``metrics``; ``datasets`` stands alone. ``dml.plots`` and
+``dml.widgets`` (the top floor) are imported explicitly by the chapters.
 """
 from .datasets import (DRUG_DISCRIMINATIVE, HierarchicalData, LabelledData,
                        animals, digits_coarse, drug_compounds, merged_blobs,
@@ -20,6 +21,12 @@ from .losses import (ArcFaceLoss, ContrastiveLoss, LiftedStructureLoss,
                      multitask_loss, npairs_loss, proxy_anchor_loss,
                      triplet_loss, tsne_affinities, uniformity_penalty,
                      weak_contrastive_loss)
+from .metrics import (auc, confusion_counts, context_sensitive_loss,
+                      equal_error_rate, lca_height_table, map_at_r,
+                      mean_average_precision, ndcg, neighborhood_purity,
+                      operating_point, pair_scores, precision_at_k,
+                      r_precision, recall_at_k, retrieval_report, roc_auc,
+                      roc_curve, tpr_at_fpr, tpr_fpr)
 from .neighbors import knn_accuracy, knn_predict, nearest_neighbors
 
 __version__ = "0.1.0"
@@ -39,4 +46,10 @@ __all__ = [
     "ProxyAnchorLoss", "arcface_loss", "ArcFaceLoss", "multitask_loss",
     "dominant_task", "MultiTaskLoss", "uniformity_penalty",
     "tsne_affinities", "locality_penalty", "weak_contrastive_loss",
+    # metrics
+    "confusion_counts", "tpr_fpr", "roc_curve", "auc", "roc_auc",
+    "operating_point", "tpr_at_fpr", "equal_error_rate", "pair_scores",
+    "recall_at_k", "precision_at_k", "r_precision", "map_at_r",
+    "mean_average_precision", "retrieval_report", "neighborhood_purity",
+    "ndcg", "lca_height_table", "context_sensitive_loss",
 ]

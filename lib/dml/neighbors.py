@@ -21,7 +21,7 @@ import torch
 
 from ._arrays import (check_labels, check_matrix, check_positive_int,
                       check_psd, check_same_features, like_input, to_tensor)
-from .distances import METRICS, sq_euclidean_matrix
+from .distances import METRICS
 
 __all__ = ["nearest_neighbors", "knn_predict", "knn_accuracy",
            "smallest_k"]
@@ -97,25 +97,59 @@ def _exact(Qc, G, idx, kind):
     return out
 
 
-def _chunk_neighbors(Qc, G, k, kind, self_index):
-    """k nearest gallery items of the queries Qc, exact, ties by index."""
-    if kind == "cosine":
-        D = 1.0 - Qc @ G.T                                  # (c, N)
-        slack = 1.0
-    else:
-        D = sq_euclidean_matrix(Qc, G)                      # (c, N)
-        mu = G.mean(0)
-        slack = ((Qc - mu) ** 2).sum(1, keepdim=True) + \
-            ((G - mu) ** 2).sum(1).max()                    # (c, 1)
-    rows = torch.arange(Qc.shape[0], device=Qc.device)
+class _Gallery:
+    """The gallery, prepared once for every chunk of queries.
+
+    For ranking, the block of squared distances of a chunk is one matrix
+    product, ``-2 Q G^T``, plus the two vectors of squared norms (the Gram
+    trick), on coordinates centred on the gallery's mean so that the
+    round-off stays small. The centred gallery, its norms and its largest
+    norm are computed here, not per chunk.
+    """
+
+    def __init__(self, G, kind):
+        self.G, self.kind = G, kind
+        if kind == "cosine":
+            self.Gc, self.g2, self.g2_max = G, None, 1.0
+        else:
+            self.mu = G.mean(0)
+            self.Gc = G - self.mu                               # (N, D)
+            self.g2 = (self.Gc * self.Gc).sum(1)                # (N,)
+            self.g2_max = self.g2.max()
+
+    def block(self, Q):
+        """Approximate distances (c, N) and the round-off bound per row."""
+        if self.kind == "cosine":                       # 1 - cos
+            ones = torch.ones((), dtype=Q.dtype, device=Q.device)
+            D = torch.addmm(ones, Q, self.Gc.T, alpha=-1.0)
+            return D, 1.0
+        Qc = Q - self.mu
+        q2 = (Qc * Qc).sum(1, keepdim=True)                     # (c, 1)
+        D = torch.addmm(self.g2[None, :], Qc, self.Gc.T, alpha=-2.0)
+        D.add_(q2).clamp_min_(0.0)                              # (c, N)
+        return D, q2 + self.g2_max
+
+
+def _chunk_neighbors(Q, gallery, k, self_index, spare=16):
+    """k nearest gallery items of the queries Q, exact, ties by index.
+
+    The fast block finds candidates: every item within round-off of the
+    k-th smallest value. One ``topk`` of k + ``spare`` usually holds them
+    all (checked per row: its last value lies beyond the tolerance); rows
+    with more near-ties get a second, larger ``topk``.
+    """
+    D, scale = gallery.block(Q)                                 # (c, N)
+    N = D.shape[1]
     if self_index is not None:
-        D[rows, self_index] = float("inf")
-    tol = 4 * Qc.shape[1] * torch.finfo(D.dtype).eps * slack
-    kth = torch.topk(D, k, dim=1, largest=False).values[:, -1:]
-    m = int((D <= kth + tol).sum(1).max())              # candidates per row
-    cand = torch.topk(D, m, dim=1, largest=False).indices   # (c, m)
+        D[torch.arange(len(Q), device=D.device), self_index] = float("inf")
+    tol = 4 * Q.shape[1] * torch.finfo(D.dtype).eps * scale
+    vals, cand = torch.topk(D, min(N, k + spare), dim=1, largest=False)
+    limit = vals[:, k - 1:k] + tol                              # (c, 1)
+    if vals.shape[1] < N and not bool((vals[:, -1:] > limit).all()):
+        m = int((D <= limit).sum(1).max())              # many near-ties
+        cand = torch.topk(D, m, dim=1, largest=False).indices
     cand = cand.sort(1).values                          # by gallery index
-    E = _exact(Qc, G, cand, kind)                       # (c, m) exact
+    E = _exact(Q, gallery.G, cand, gallery.kind)        # (c, m) exact
     if self_index is not None:
         E = E.masked_fill(cand == self_index[:, None], float("inf"))
     order = torch.sort(E, dim=1, stable=True).indices[:, :k]
@@ -125,12 +159,13 @@ def _chunk_neighbors(Qc, G, k, kind, self_index):
 def _neighbors(Q, G, k, metric, M, exclude_self, chunk_size):
     """Tensor core of :func:`nearest_neighbors` (inputs already checked)."""
     Q, G, kind = _prepare(Q, G, metric, M)
+    gallery = _Gallery(G, kind)
     dists, idx = [], []
     for start in range(0, Q.shape[0], chunk_size):   # loop over chunks only
         stop = min(start + chunk_size, Q.shape[0])
         self_index = (torch.arange(start, stop, device=Q.device)
                       if exclude_self else None)
-        d, i = _chunk_neighbors(Q[start:stop], G, k, kind, self_index)
+        d, i = _chunk_neighbors(Q[start:stop], gallery, k, self_index)
         dists.append(d)
         idx.append(i)
     d = torch.cat(dists)

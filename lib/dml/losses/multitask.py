@@ -4,8 +4,9 @@ Fixed weights (seed 003):
 
     L = alpha * L_cls + beta * L_seg + gamma * L_triplet = sum_t w_t L_t
 
-Seed 003's question 3: 1.0 * 2.5 + 2.0 * 0.8 + 5.0 * 0.3 = 5.6, and the
-weighted segmentation term (1.6) dominates.
+Seed 003's question 3: 1.0 * 2.5 + 2.0 * 0.8 + 5.0 * 0.3 = 5.6; the
+weighted classification term (2.5) is the largest, ahead of segmentation
+(1.6) and triplet (1.5).
 
 Learned uncertainty weights (Kendall, Gal & Cipolla, 2018):
 
