@@ -3,7 +3,7 @@
 The public API is flat: ``import dml`` then ``dml.pairwise_distances``,
 ``dml.knn_accuracy``, ``dml.drug_compounds`` ... Modules stack in floors
 (see ARCHITECTURE.md): ``_arrays`` < ``distances`` < ``neighbors``,
-``losses`` < ``metrics``; ``datasets`` stands alone. ``dml.plots`` and
+``linear``, ``losses`` < ``metrics``; ``datasets`` stands alone. ``dml.plots`` and
 ``dml.widgets`` (the top floor) are imported explicitly by the chapters.
 """
 from .datasets import (DRUG_DISCRIMINATIVE, HierarchicalData, LabelledData,
@@ -12,6 +12,8 @@ from .datasets import (DRUG_DISCRIMINATIVE, HierarchicalData, LabelledData,
 from .distances import (METRICS, cosine_similarity, l2_normalize,
                         mahalanobis, paired_distances, pairwise_distances,
                         project_psd)
+from .linear import (ITML, LMNN, NCA, Covariance, lmnn_loss_grad,
+                     lmnn_target_neighbors, nca_loss_grad, nca_probabilities)
 from .losses import (ArcFaceLoss, ContrastiveLoss, LiftedStructureLoss,
                      MultiSimilarityLoss, MultiTaskLoss, NPairsLoss,
                      NTXentLoss, ProxyAnchorLoss, TripletMarginLoss,
@@ -38,6 +40,9 @@ __all__ = [
     "drug_compounds", "animals", "merged_blobs", "digits_coarse",
     "train_test_split", "LabelledData", "HierarchicalData",
     "DRUG_DISCRIMINATIVE",
+    # linear metric learning
+    "Covariance", "LMNN", "NCA", "ITML", "lmnn_loss_grad",
+    "lmnn_target_neighbors", "nca_loss_grad", "nca_probabilities",
     # losses
     "contrastive_loss", "ContrastiveLoss", "triplet_loss",
     "TripletMarginLoss", "info_nce_loss", "npairs_loss", "NTXentLoss",

@@ -64,7 +64,9 @@ def sq_euclidean_matrix(A: torch.Tensor, B: torch.Tensor | None = None,
     BM = B if M is None else B @ M                      # (K, D)
     a2 = (AM * A).sum(1, keepdim=True)                  # (N, 1)
     b2 = a2.T if same else (BM * B).sum(1)[None, :]     # (1, K)
-    d2 = (a2 + b2 - 2.0 * (AM @ B.T)).clamp_min(0.0)    # (N, K)
+    # a2 + b2 - 2 A M B^T in one fused product and one in-place add
+    d2 = torch.addmm(b2, AM, B.T, alpha=-2.0).add_(a2)  # (N, K)
+    d2 = d2.clamp_min_(0.0) if not d2.requires_grad else d2.clamp_min(0.0)
     if same:
         eye = torch.eye(d2.shape[0], dtype=torch.bool, device=d2.device)
         d2 = d2.masked_fill(eye, 0.0)

@@ -1,0 +1,196 @@
+"""Linear metric learners: dml.linear vs metric-learn 0.7 and scikit-learn.
+
+One run, the same splits for everyone, kNN (K=5) test accuracy measured by
+the same function (dml.knn_accuracy on the learned map W) for every
+method; fit time is wall-clock time of ``fit`` alone (imports, data
+transfer and venv start-up excluded).
+
+* drug_compounds  200 x 12, 4 classes (the course's running example)
+* digits          1 797 x 64, 10 classes, pixels / 16
+* synthetic       N x D (``--big``, ``--big-dim``; 20 000 x 50 by default):
+                  drug_compounds' generator with D - 3 noise descriptors
+
+Methods: ours (Covariance, LMNN, NCA, ITML) and scikit-learn's
+NeighborhoodComponentsAnalysis run in this interpreter (the project's
+venv); metric-learn's LMNN and ITML_Supervised run in their own venv,
+benchmarks/.venv-metric-learn (created on first use with ``python3 -m
+venv``: scikit-learn<1.6, because metric-learn 0.7 still passes
+``force_all_finite``, which scikit-learn 1.6 removed). This script
+re-executes itself there with ``--worker`` and gets W back in a file.
+Each peer fit is capped at ``--peer-timeout`` seconds (killed, reported as
+"> cap"). Every library gets the same number of CPU threads (``--threads``,
+1 by default: torch, OpenBLAS and OpenMP), so a busy shared machine
+disturbs all sides alike. Every method uses its library's defaults
+(max_iter etc.) except ``random_state``; ``--big-max-iter`` caps LMNN /
+NCA iterations on the big problem for both sides alike.
+
+Run:  flock /tmp/bench.lock .venv/bin/python benchmarks/linear.py --big 5000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+VENV = os.path.join(HERE, ".venv-metric-learn")
+VENV_PY = os.path.join(VENV, "bin", "python")
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+# ------------------------------------------------------------ peer worker
+def worker(data_path: str, method: str, kwargs_json: str, out_path: str):
+    """Inside the metric-learn venv: fit one estimator, save W and time."""
+    import numpy as np
+    import metric_learn
+    data = np.load(data_path)
+    est = getattr(metric_learn, method)(**json.loads(kwargs_json))
+    t0 = time.perf_counter()
+    est.fit(data["X"], data["y"])
+    seconds = time.perf_counter() - t0
+    np.savez(out_path, W=est.components_, seconds=seconds)
+
+
+def ensure_peer_venv() -> None:
+    if os.path.exists(VENV_PY):
+        return
+    print(f"creating {VENV} (one time) ...", flush=True)
+    subprocess.check_call([sys.executable, "-m", "venv", VENV])
+    subprocess.check_call([VENV_PY, "-m", "pip", "install", "-q",
+                           "scikit-learn<1.6", "metric-learn==0.7.0"])
+
+
+def run_peer(method, kwargs, Xtr, ytr, timeout, threads):
+    """Fit metric-learn's ``method`` in its venv; (W, seconds) or None."""
+    import numpy as np
+    with tempfile.TemporaryDirectory() as tmp:
+        data, out = os.path.join(tmp, "d.npz"), os.path.join(tmp, "o.npz")
+        np.savez(data, X=Xtr, y=ytr)
+        cmd = [VENV_PY, os.path.abspath(__file__), "--worker", data, method,
+               json.dumps(kwargs), out]
+        env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
+        try:
+            subprocess.run(cmd, check=True, timeout=timeout, env=env,
+                           capture_output=True, text=True)
+        except subprocess.TimeoutExpired:
+            return None
+        except subprocess.CalledProcessError as exc:
+            print(exc.stderr[-2000:], file=sys.stderr)
+            raise
+        res = np.load(out)
+        return res["W"], float(res["seconds"])
+
+
+# ------------------------------------------------------------ benchmark
+def datasets(big: int, big_dim: int):
+    import numpy as np
+    import dml
+    from sklearn.datasets import load_digits
+    X, y, _ = dml.drug_compounds(seed=0)
+    yield "drug_compounds", dml.train_test_split(X, y, seed=0)
+    X, y = load_digits(return_X_y=True)
+    yield "digits", dml.train_test_split(X / 16.0, y, seed=0)
+    if big:
+        X, y, _ = dml.drug_compounds(n_per_class=big // 4,
+                                     n_noise=big_dim - 3, seed=0)
+        name = f"synthetic {len(X)}x{X.shape[1]}"
+        yield name, dml.train_test_split(X.astype(np.float64), y, seed=0)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--big", type=int, default=20000,
+                   help="N of the synthetic problem (0 skips it)")
+    p.add_argument("--big-dim", type=int, default=50)
+    p.add_argument("--big-max-iter", type=int, default=0,
+                   help="cap LMNN/NCA iterations on the big problem "
+                        "(both libraries; 0 = defaults)")
+    p.add_argument("--peer-timeout", type=float, default=240.0,
+                   help="seconds one metric-learn fit may take")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for every library (torch, BLAS)")
+    p.add_argument("--skip-peers", action="store_true")
+    args = p.parse_args(argv)
+    for var in THREAD_VARS:
+        os.environ[var] = str(args.threads)
+
+    import numpy as np
+    import torch
+    import dml
+    from dml.linear import ITML, LMNN, NCA, Covariance
+    from sklearn.neighbors import NeighborhoodComponentsAnalysis
+    from threadpoolctl import threadpool_limits
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
+    if not args.skip_peers:
+        ensure_peer_venv()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs, "
+          f"CUDA: {torch.cuda.is_available()}", flush=True)
+
+    rows = []
+    for name, (Xtr, Xte, ytr, yte) in datasets(args.big, args.big_dim):
+        big = name.startswith("synthetic")
+        cap = {"max_iter": args.big_max_iter} if big and args.big_max_iter \
+            else {}
+        acc = dml.knn_accuracy(Xtr, ytr, Xte, yte, k=5)
+        rows.append((name, "Euclidean", "-", 0.0, acc, ""))
+        print(rows[-1], flush=True)
+        ours = [("Covariance", Covariance()), ("LMNN", LMNN(**cap)),
+                ("NCA", NCA(**cap)), ("ITML", ITML(random_state=0))]
+        for method, est in ours:
+            t0 = time.perf_counter()
+            est.fit(Xtr, ytr)
+            sec = time.perf_counter() - t0
+            acc = dml.knn_accuracy(Xtr, ytr, Xte, yte, k=5,
+                                   W=est.components_)
+            note = f"{est.n_iter_} it" if hasattr(est, "n_iter_") else ""
+            rows.append((name, method, "dml", sec, acc, note))
+            print(rows[-1], flush=True)
+        sk = NeighborhoodComponentsAnalysis(random_state=0, **cap)
+        t0 = time.perf_counter()
+        sk.fit(Xtr, ytr)
+        sec = time.perf_counter() - t0
+        acc = dml.knn_accuracy(Xtr, ytr, Xte, yte, k=5, W=sk.components_)
+        rows.append((name, "NCA", "scikit-learn", sec, acc,
+                     f"{sk.n_iter_} it"))
+        print(rows[-1], flush=True)
+        if args.skip_peers:
+            continue
+        peers = [("LMNN", "LMNN", dict(random_state=0, **cap)),
+                 ("ITML", "ITML_Supervised", dict(random_state=0))]
+        for method, cls, kwargs in peers:
+            res = run_peer(cls, kwargs, Xtr, ytr, args.peer_timeout,
+                           args.threads)
+            if res is None:
+                rows.append((name, method, "metric-learn", float("nan"),
+                             float("nan"),
+                             f"> {args.peer_timeout:.0f} s, stopped"))
+            else:
+                W, sec = res
+                acc = dml.knn_accuracy(Xtr, ytr, Xte, yte, k=5, W=W)
+                rows.append((name, method, "metric-learn", sec, acc, ""))
+            print(rows[-1], flush=True)
+
+    print()
+    print("| data | method | library | fit time (s) | kNN acc (K=5) | "
+          "note |")
+    print("|---|---|---|---:|---:|---|")
+    for name, method, lib, sec, acc, note in rows:
+        t = "-" if method == "Euclidean" else \
+            ("-" if np.isnan(sec) else f"{sec:.2f}")
+        a = "-" if np.isnan(acc) else f"{100 * acc:.1f} %"
+        print(f"| {name} | {method} | {lib} | {t} | {a} | {note} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(*sys.argv[2:6])
+    else:
+        sys.path.insert(0, os.path.join(ROOT, "lib"))
+        main()
