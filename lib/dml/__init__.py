@@ -3,7 +3,7 @@
 The public API is flat: ``import dml`` then ``dml.pairwise_distances``,
 ``dml.knn_accuracy``, ``dml.drug_compounds`` ... Modules stack in floors
 (see ARCHITECTURE.md): ``_arrays`` < ``distances`` < ``neighbors``,
-``linear``, ``losses`` < ``metrics``; ``datasets`` stands alone. ``dml.plots`` and
+``linear``, ``losses``, ``miners`` < ``metrics``, ``train``; ``datasets`` stands alone. ``dml.plots`` and
 ``dml.widgets`` (the top floor) are imported explicitly by the chapters.
 """
 from .datasets import (DRUG_DISCRIMINATIVE, HierarchicalData, LabelledData,
@@ -29,7 +29,14 @@ from .metrics import (auc, confusion_counts, context_sensitive_loss,
                       operating_point, pair_scores, precision_at_k,
                       r_precision, recall_at_k, retrieval_report, roc_auc,
                       roc_curve, tpr_at_fpr, tpr_fpr)
+from .miners import (TRIPLET_TYPES, AllPairsMiner, AllTripletsMiner,
+                     BatchAllMiner, BatchHardMiner, DistanceWeightedMiner,
+                     HardestNegativeMiner, RandomTripletMiner, SemiHardMiner,
+                     TripletMarginMiner, classify_triplets,
+                     triplet_type_codes)
 from .neighbors import knn_accuracy, knn_predict, nearest_neighbors
+from .samplers import PKSampler
+from .train import DigitsCNN, MLPEmbedder, embed, fit_embedding, paper_mlp
 
 __version__ = "0.1.0"
 
@@ -51,6 +58,12 @@ __all__ = [
     "ProxyAnchorLoss", "arcface_loss", "ArcFaceLoss", "multitask_loss",
     "dominant_task", "MultiTaskLoss", "uniformity_penalty",
     "tsne_affinities", "locality_penalty", "weak_contrastive_loss",
+    # miners, samplers, training
+    "classify_triplets", "triplet_type_codes", "TRIPLET_TYPES",
+    "AllPairsMiner", "AllTripletsMiner", "BatchAllMiner", "BatchHardMiner",
+    "SemiHardMiner", "HardestNegativeMiner", "TripletMarginMiner",
+    "DistanceWeightedMiner", "RandomTripletMiner", "PKSampler",
+    "fit_embedding", "embed", "MLPEmbedder", "paper_mlp", "DigitsCNN",
     # metrics
     "confusion_counts", "tpr_fpr", "roc_curve", "auc", "roc_auc",
     "operating_point", "tpr_at_fpr", "equal_error_rate", "pair_scores",

@@ -1,0 +1,218 @@
+"""O(B^2) miners that pick one partner per anchor or per positive pair.
+
+Each works on the (B, B) dissimilarity matrix d of the batch (smaller =
+closer; cosine uses d = -cos) and never forms a (B, B, B) tensor.
+Ties: among equally distant candidates the smallest batch index wins
+(``torch.max`` / ``torch.min`` along a row return the first extremum).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._base import Miner, check_margin, dissimilarity_matrix, label_masks
+
+__all__ = ["BatchHardMiner", "SemiHardMiner", "HardestNegativeMiner",
+           "hardest_negatives", "semihard_negatives", "FALLBACKS",
+           "SEMIHARD_METHODS"]
+
+FALLBACKS = ("hardest", "skip")
+
+
+def hardest_negatives(D: torch.Tensor, neg: torch.Tensor):
+    """Per anchor: n*(a) = argmin_{n: neg[a, n]} d[a, n] and that distance.
+
+    Returns (n_idx (B,), d_an (B,), has_neg (B,)); rows without a negative
+    have d_an = +inf. ``torch.min`` returns the first minimum of a row, so
+    ties go to the smallest index.
+    """
+    d_an, n_idx = D.masked_fill(~neg, float("inf")).min(1)   # (B,) each
+    return n_idx, d_an, neg.any(1)
+
+
+def _semihard_by_sort(D, pos, neg, margin):
+    """Sort each anchor's negatives once; searchsorted every d_ap."""
+    B = D.shape[0]
+    s, order = torch.sort(D.masked_fill(~neg, float("inf")), dim=1,
+                          stable=True)                        # (B, B)
+    n_neg = neg.sum(1)                                        # (B,)
+    a, p = pos.nonzero(as_tuple=True)                         # (P,)
+    rank = pos.cumsum(1)[a, p] - 1          # p is a's rank-th positive
+    k_max = int(rank.max()) + 1 if len(rank) else 1
+    d_ap = torch.full((B, k_max), float("inf"), dtype=D.dtype,
+                      device=D.device)
+    d_ap[a, rank] = D[a, p]                                   # (B, K_max)
+    j = torch.searchsorted(s, d_ap, right=False)[a, rank]     # (P,)
+    found = j < n_neg[a]                   # a negative with d_an >= d_ap
+    j = j.clamp(max=B - 1)
+    is_semi = found & (s[a, j] < D[a, p] + margin)
+    return a, p, order[a, j], is_semi
+
+
+def _semihard_by_scan(D, pos, neg, margin, budget=2 ** 22):
+    """Scan each positive pair's row of negatives, in chunks of pairs."""
+    B = D.shape[0]
+    D_neg = D.masked_fill(~neg, float("-inf"))      # never >= d_ap: (B, B)
+    a, p = pos.nonzero(as_tuple=True)                         # (P,)
+    d_ap = D[a, p]                                            # (P,)
+    n_semi = torch.zeros_like(a)
+    is_semi = torch.zeros_like(a, dtype=torch.bool)
+    inf = torch.tensor(float("inf"), dtype=D.dtype, device=D.device)
+    chunk = max(1, budget // B)
+    for start in range(0, len(a), chunk):          # loop over pair chunks
+        sl = slice(start, start + chunk)
+        rows = D_neg[a[sl]]                                   # (c, B)
+        cand = rows >= d_ap[sl, None]                         # (c, B)
+        d_an, n = torch.where(cand, rows, inf).min(1)         # (c,) each
+        n_semi[sl] = n                    # first minimum: smallest index
+        is_semi[sl] = d_an < d_ap[sl] + margin     # inf (none) fails too
+    return a, p, n_semi, is_semi
+
+
+SEMIHARD_METHODS = ("auto", "sort", "scan")
+
+
+def semihard_negatives(D: torch.Tensor, pos: torch.Tensor,
+                       neg: torch.Tensor, margin: float,
+                       method: str = "auto"):
+    """For every positive pair (a, p): the nearest n with d_ap <= d_an.
+
+    FaceNet's semi-hard choice (Schroff, Kalenichenko & Philbin, 2015):
+        n*(a, p) = argmin { d[a, n] : neg[a, n], d[a, p] <= d[a, n] }
+    and it is semi-hard when also d[a, n*] < d[a, p] + margin (seed 000's
+    boundaries, see :func:`dml.classify_triplets`). Two exact methods,
+    both O(B^2) memory and neither forming a (B, B, B) tensor:
+
+    * ``"sort"``: sort each anchor's negative distances once (a stable
+      (B, B) sort: ties keep the smallest index first), pack the d_ap of
+      each anchor's positives into a (B, K_max) table and locate them
+      with ``torch.searchsorted``. O(B^2 log B) time.
+    * ``"scan"``: for chunks of positive pairs, mask the anchor's row of
+      distances to the negatives with d_an >= d_ap and take its minimum.
+      O(P B) time for P positive pairs: cheaper than a sort when every
+      class has few samples in the batch (P = (K - 1) B for P x K
+      batches), dearer when there are few classes.
+    * ``"auto"``: "scan" when P <= B log2(B), else "sort".
+
+    Returns (a, p, n_semi, is_semi): the positive pairs (a, p) in
+    row-major order, their candidate negative and whether it is semi-hard
+    (a candidate exists and d_an < d_ap + margin).
+    """
+    if method not in SEMIHARD_METHODS:
+        raise ValueError(f"method={method!r} is not known; choose one of "
+                         f"{', '.join(SEMIHARD_METHODS)}.")
+    if method == "auto":
+        B = D.shape[0]
+        n_pairs = int(pos.sum())
+        method = "scan" if n_pairs <= B * max(1.0, math.log2(B)) else "sort"
+    if method == "scan":
+        return _semihard_by_scan(D, pos, neg, margin)
+    return _semihard_by_sort(D, pos, neg, margin)
+
+
+class BatchHardMiner(Miner):
+    """Batch-hard mining (Hermans, Beyer & Leibe, 2017).
+
+    For every anchor a: the hardest positive and the hardest negative::
+
+        p*(a) = argmax_{p: y_p = y_a, p != a} d_ap
+        n*(a) = argmin_{n: y_n != y_a} d_an
+
+    giving one triplet per anchor; anchors without a positive or without a
+    negative are skipped. Cosine: d = -cos, so p* is the least similar
+    positive and n* the most similar negative. For "euclidean" the
+    ranking uses d^2 (the same order, without the square root).
+    Returns (a, p, n).
+    """
+
+    def mine(self, E, labels):
+        # only the order of d matters: rank Euclidean distances by d^2
+        distance = "sqeuclidean" if self.distance == "euclidean" \
+            else self.distance
+        D = dissimilarity_matrix(E, distance)                   # (B, B)
+        pos, neg = label_masks(labels)
+        p = D.masked_fill(~pos, float("-inf")).max(1).indices   # (B,)
+        n, _, has_neg = hardest_negatives(D, neg)
+        a = torch.nonzero(pos.any(1) & has_neg, as_tuple=True)[0]
+        return a, p[a], n[a]
+
+
+class SemiHardMiner(Miner):
+    """Semi-hard mining (Schroff et al., 2015), one negative per (a, p).
+
+    For every positive pair (a, p) the nearest negative that is not closer
+    than the positive and lies inside the margin m::
+
+        n*(a, p) = argmin { d_an : d_ap <= d_an < d_ap + m }
+
+    ``fallback`` says what happens to a pair without such a negative:
+
+    * ``"hardest"`` (default, seed 000's rule): take the hardest negative
+      argmin_n d_an instead (a hard triplet, or an easy one when every
+      negative is beyond the margin);
+    * ``"skip"``: drop the pair.
+
+    Anchors without a negative are always skipped. A tie d_an = d_ap counts
+    as semi-hard (seed 000's table); FaceNet writes d_ap < d_an. Departure
+    from TensorFlow Addons' ``triplet_semihard_loss``: there, the fallback
+    is the *farthest* negative closer than the positive.
+    ``method`` picks the algorithm of ``semihard_negatives`` (all give
+    the same triplets; O(B^2) memory). Returns (a, p, n) with the (a, p)
+    in row-major order.
+    """
+
+    def __init__(self, margin: float = 0.2, distance: str = "euclidean",
+                 fallback: str = "hardest", method: str = "auto"):
+        super().__init__(distance)
+        self.margin = check_margin(margin)
+        if fallback not in FALLBACKS:
+            raise ValueError(f"fallback={fallback!r} is not known; choose "
+                             f"one of {', '.join(FALLBACKS)}.")
+        if method not in SEMIHARD_METHODS:
+            raise ValueError(f"method={method!r} is not known; choose one "
+                             f"of {', '.join(SEMIHARD_METHODS)}.")
+        self.fallback, self.method = fallback, method
+
+    def mine(self, E, labels):
+        D = dissimilarity_matrix(E, self.distance)              # (B, B)
+        pos, neg = label_masks(labels)
+        a, p, n_semi, is_semi = semihard_negatives(
+            D, pos, neg, self.margin, self.method)              # (P,) each
+        n_hard, _, has_neg = hardest_negatives(D, neg)          # (B,) each
+        keep = is_semi if self.fallback == "skip" else has_neg[a]
+        n = torch.where(is_semi, n_semi, n_hard[a])
+        return a[keep], p[keep], n[keep]
+
+    def extra_repr(self) -> str:
+        return (f"margin={self.margin}, distance={self.distance!r}, "
+                f"fallback={self.fallback!r}")
+
+
+class HardestNegativeMiner(Miner):
+    """For every positive pair (a, p): the hardest negative, if it counts::
+
+        n*(a) = argmin_{n: y_n != y_a} d_an
+
+    kept when d_an* < d_ap + m (the triplet has a non-zero hinge loss: it
+    is hard or semi-hard in seed 000's table). With ``margin=None`` every
+    (a, p) whose anchor has a negative is kept. O(B^2). Returns (a, p, n).
+    """
+
+    def __init__(self, margin: float | None = 0.2,
+                 distance: str = "euclidean"):
+        super().__init__(distance)
+        self.margin = check_margin(margin, allow_none=True)
+
+    def mine(self, E, labels):
+        D = dissimilarity_matrix(E, self.distance)              # (B, B)
+        pos, neg = label_masks(labels)
+        n, d_an, has_neg = hardest_negatives(D, neg)
+        keep = pos & has_neg[:, None]                           # (B, B)
+        if self.margin is not None:
+            keep &= d_an[:, None] < D + self.margin
+        a, p = keep.nonzero(as_tuple=True)
+        return a, p, n[a]
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, distance={self.distance!r}"

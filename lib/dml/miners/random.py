@@ -1,0 +1,57 @@
+"""Random triplets: the baseline that mining is measured against.
+
+For every anchor a with at least one positive and one negative in the
+batch, one positive p and one negative n drawn uniformly:
+
+    p ~ U{p : y_p = y_a, p != a},   n ~ U{n : y_n != y_a}
+
+(book, chapter 4). No distance is looked at, so most triplets are easy
+once training has started: that is the point of the comparison.
+"""
+from __future__ import annotations
+
+import torch
+
+from ._base import Miner, label_masks
+
+__all__ = ["RandomTripletMiner"]
+
+
+class RandomTripletMiner(Miner):
+    """One uniformly random (a, p, n) per anchor, seeded.
+
+    Parameters
+    ----------
+    seed : int or None
+        Seed of the miner's own generator: the same seed and the same
+        sequence of batches give the same triplets. None draws from
+        torch's global generator.
+
+    Returns (a, p, n), anchors in increasing order; anchors without a
+    positive or without a negative are skipped.
+    """
+
+    def __init__(self, seed: int | None = 0):
+        super().__init__("euclidean")
+        self.seed = seed
+        self._generators = {}
+
+    def _generator(self, device):
+        if self.seed is None:
+            return None
+        key = str(device)
+        if key not in self._generators:
+            self._generators[key] = torch.Generator(device=device)
+            self._generators[key].manual_seed(int(self.seed))
+        return self._generators[key]
+
+    def mine(self, E, labels):
+        pos, neg = label_masks(labels)                          # (B, B)
+        a = torch.nonzero(pos.any(1) & neg.any(1), as_tuple=True)[0]
+        gen = self._generator(E.device)
+        p = torch.multinomial(pos[a].float(), 1, generator=gen)[:, 0]
+        n = torch.multinomial(neg[a].float(), 1, generator=gen)[:, 0]
+        return a, p, n
+
+    def extra_repr(self) -> str:
+        return f"seed={self.seed!r}"

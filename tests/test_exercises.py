@@ -1,0 +1,414 @@
+"""The graded exercises: their shape, their student versions, their tests.
+
+* every assignment defines the functions the course promises, with the
+  promised signatures, each in its own solution cell, graded by test
+  cells that name it, with hidden tests and a hand-graded answer;
+* book/exercises/ holds exactly what ``nbgrader generate_assignment``
+  makes of solutions/ (regenerated here into a temporary folder), is not
+  executed by the book, and nothing of a solution, hidden test or model
+  answer reaches book/ or the built HTML;
+* the tests are run in-process against the reference solution (every cell
+  passes) and against typical mistakes and cheats (the cells aimed at
+  that mistake fail) -- without nbgrader, so this is fast; the pipeline
+  itself is tested end to end in test_autograder_e2e.py.
+"""
+from __future__ import annotations
+
+import ast
+import html
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "book" / "exercises"
+sys.path.insert(0, str(ROOT / "autograder"))
+
+import grade  # noqa: E402  (autograder/grade.py)
+
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS",
+                    re.S)
+SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+# The issue's list: assignment -> {function: its parameters (with defaults)}
+REQUIRED = {
+    "ex1_distances": {
+        "euclidean_distance": "a, b", "cosine_distance": "a, b",
+        "pairwise_sq_euclidean": "X, Y"},
+    "ex2_linear": {
+        "mahalanobis_distance": "x, y, M",
+        "lmnn_loss_grad": "W, X, y, targets, mu=0.5, margin=1.0",
+        "nca_probabilities": "W, X"},
+    "ex3_losses": {
+        "contrastive_loss": "d, same, margin=1.0",
+        "triplet_loss": "d_ap, d_an, margin=0.2",
+        "npairs_loss": "anchor, positive, negatives"},
+    "ex4_mining": {
+        "classify_triplets": "d_ap, d_an, margin",
+        "batch_hard_triplet_loss": "D, labels, margin"},
+    "ex5_multitask": {
+        "multitask_loss": "losses, weights",
+        "dominant_task": "losses, weights"},
+    "ex6_evaluation": {
+        "tpr_fpr": "tp, fp, tn, fn", "roc_points": "scores, same",
+        "tpr_at_fpr": "scores, same, target_fpr",
+        "recall_at_k": "D, labels, k"},
+    "ex7_weak": {
+        "uniformity_penalty": "logits, C",
+        "neighborhood_purity": "X, y, k"},
+}
+
+
+def load(path: Path) -> dict:
+    """A notebook with every cell source as one string."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if isinstance(cell["source"], list):
+            cell["source"] = "".join(cell["source"])
+    return nb
+
+
+def nbg(cell) -> dict:
+    return cell["metadata"].get("nbgrader", {})
+
+
+def source_nb(assignment: str) -> dict:
+    return load(SOLUTIONS / assignment / f"{assignment}.ipynb")
+
+
+def code_cells(nb, **flags):
+    return [c for c in nb["cells"] if c["cell_type"] == "code"
+            and all(bool(nbg(c).get(k)) == v for k, v in flags.items())]
+
+
+def solution_cells(nb):
+    return code_cells(nb, solution=True)
+
+
+def grade_cells(nb):
+    return code_cells(nb, grade=True, solution=False)
+
+
+def test_every_chapter_has_its_assignment():
+    assert grade.assignments() == sorted(REQUIRED)
+
+
+@pytest.mark.parametrize("assignment", sorted(REQUIRED))
+def test_assignment_defines_the_promised_functions(assignment):
+    nb = source_nb(assignment)
+    defined = {}
+    for cell in solution_cells(nb):
+        funcs = [n for n in ast.parse(cell["source"]).body
+                 if isinstance(n, ast.FunctionDef)]
+        assert len(funcs) == 1, "one function per solution cell"
+        f = funcs[0]
+        assert nbg(cell)["grade_id"] == f.name
+        defined[f.name] = ast.unparse(f.args)
+    assert defined == REQUIRED[assignment]
+
+
+@pytest.mark.parametrize("assignment", sorted(REQUIRED))
+def test_each_function_is_graded_by_tests_that_name_it(assignment):
+    nb = source_nb(assignment)
+    tests = grade_cells(nb)
+    for name in REQUIRED[assignment]:
+        mine = [c for c in tests if re.search(rf"\b{name}\(", c["source"])]
+        assert mine, f"no test cell calls {name}"
+        assert all(nbg(c)["points"] > 0 and nbg(c)["locked"]
+                   for c in mine)
+        assert any("### BEGIN HIDDEN TESTS" in c["source"] for c in mine)
+        # every cell that grades the function also checks it is the
+        # student's own (not dml's reference)
+        for c in mine:
+            assert f"own_work({name})" in c["source"] or \
+                f"own_work({name})" in HIDDEN.search(c["source"]).group(0)
+    answers = [c for c in nb["cells"] if c["cell_type"] == "markdown"
+               and nbg(c).get("grade") and nbg(c).get("solution")]
+    assert 1 <= len(answers) <= 2, "one or two hand-graded answers"
+
+
+@pytest.mark.parametrize("assignment", sorted(REQUIRED))
+def test_graded_notebooks_have_no_unguarded_widgets(assignment):
+    for cell in code_cells(source_nb(assignment)):
+        if re.search(r"ipywidgets|interact\(|@interact", cell["source"]):
+            assert "NBGRADER_EXECUTION" in cell["source"]
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exercises")
+    course = tmp_path_factory.mktemp("course")
+    grade.release(out, course=course)
+    return out
+
+
+@pytest.mark.parametrize("assignment", sorted(REQUIRED))
+def test_book_exercises_match_a_fresh_generate_assignment(assignment,
+                                                          regenerated):
+    fresh = load(regenerated / f"{assignment}.ipynb")
+    stored = load(EXERCISES / f"{assignment}.ipynb")
+    key = lambda nb: [(c["cell_type"], c["source"], nbg(c))  # noqa: E731
+                      for c in nb["cells"]]
+    assert key(stored) == key(fresh), (
+        "book/exercises is out of date: run "
+        "`python autograder/grade.py release`")
+
+
+@pytest.mark.parametrize("assignment", sorted(REQUIRED))
+def test_book_exercises_are_not_executed_and_keep_their_stubs(assignment):
+    nb = load(EXERCISES / f"{assignment}.ipynb")
+    assert nb["metadata"]["mystnb"] == {"execution_mode": "off"}
+    for cell in solution_cells(nb):
+        assert "raise NotImplementedError()" in cell["source"]
+    for cell in grade_cells(nb):
+        assert "raises-exception" in cell["metadata"].get("tags", [])
+        assert "HIDDEN" not in cell["source"]
+
+
+def _secrets():
+    """Text that must never reach students: solutions, hidden tests,
+    model answers (lines long enough to be specific, and not also part of
+    what students legitimately see, e.g. a visible test)."""
+    found, public = set(), set()
+    for path in SOLUTIONS.rglob("*.ipynb"):
+        for cell in load(path)["cells"]:
+            src = cell["source"]
+            for block in SOLUTION.findall(src) + HIDDEN.findall(src):
+                for line in block.splitlines():
+                    line = line.strip()
+                    if len(line) >= 25 and not line.startswith("#"):
+                        found.add(line)
+            rest = HIDDEN.sub("", SOLUTION.sub("", src))
+            public.update(line.strip() for line in rest.splitlines())
+    return found - public
+
+
+def _book_texts():
+    files = [p for p in (ROOT / "book").rglob("*")
+             if p.is_file() and p.suffix in {".ipynb", ".md", ".py", ".txt",
+                                             ".bib", ".yml", ".json"}]
+    html = ROOT / "_build" / "html" / "book" / "exercises"
+    if html.is_dir():   # present after a book build (scripts/book.sh)
+        files += list(html.rglob("*.html"))
+    return files
+
+
+def test_no_solution_hidden_test_or_answer_reaches_the_book():
+    secrets = _secrets()
+    assert len(secrets) > 50
+    markers = ["### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS",
+               "dml_grading"]
+    for path in _book_texts():
+        text = path.read_text(errors="replace")
+        if path.suffix == ".ipynb":  # compare cell sources, not JSON
+            text = "\n".join(c["source"] for c in load(path)["cells"])
+        elif path.suffix == ".html":  # the text, without highlighting tags
+            text = html.unescape(re.sub(r"<[^>]+>", "", text))
+        for m in markers:
+            assert m not in text, f"{m!r} in {path}"
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{path} contains solution text: {leaked[:3]}"
+
+
+# ---------------------------------------------------------------------------
+# the tests themselves, run in-process (no kernel, no nbgrader)
+# ---------------------------------------------------------------------------
+def run_cells(nb, replace=None):
+    """Execute setup + solution cells (some replaced), then every test
+    cell; return {test cell id: None if it passed, else the error}."""
+    replace = replace or {}
+    ns = {"__name__": "__main__"}
+    results = {}
+    for cell in code_cells(nb):
+        meta = nbg(cell)
+        gid = meta.get("grade_id")
+        src = replace.get(gid, cell["source"])
+        try:
+            exec(compile(src, f"<{gid}>", "exec"), ns)
+        except BaseException as exc:  # noqa: BLE001 (SystemExit included)
+            if meta.get("grade"):
+                results[gid] = exc
+            continue
+        if meta.get("grade"):
+            results[gid] = None
+    return results
+
+
+def failing(nb, replace=None):
+    return {k for k, v in run_cells(nb, replace).items() if v is not None}
+
+
+@pytest.mark.parametrize("assignment", sorted(REQUIRED))
+def test_reference_solution_passes_every_test_cell(assignment):
+    assert failing(source_nb(assignment)) == set()
+
+
+MISTAKES = {
+    # (assignment, label): (replacements by solution cell id,
+    #                       test cells that must fail)
+    ("ex1_distances", "squared instead of plain distance"): ({
+        "euclidean_distance": """
+def euclidean_distance(a, b):
+    return float(((a - b) ** 2).sum())"""}, {"test_euclidean_distance"}),
+    ("ex1_distances", "plain instead of squared distances"): ({
+        "pairwise_sq_euclidean": """
+def pairwise_sq_euclidean(X, Y):
+    G = (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None] - 2 * X @ Y.T
+    return np.sqrt(np.maximum(G, 0))"""},
+        {"test_pairwise_sq_euclidean_values"}),
+    ("ex1_distances", "a Python loop"): ({
+        "pairwise_sq_euclidean": """
+def pairwise_sq_euclidean(X, Y):
+    D = np.empty((len(X), len(Y)))
+    for i in range(len(X)):
+        D[i] = ((X[i] - Y) ** 2).sum(1)
+    return D"""}, {"test_pairwise_sq_euclidean_is_vectorised"}),
+    ("ex1_distances", "mutates its input"): ({
+        "pairwise_sq_euclidean": """
+def pairwise_sq_euclidean(X, Y):
+    x2, y2 = (X * X).sum(1)[:, None], (Y * Y).sum(1)[None]
+    X *= -2.0
+    return np.maximum(x2 + y2 + X @ Y.T, 0)"""},
+        {"test_pairwise_sq_euclidean_keeps_inputs",
+         "test_pairwise_sq_euclidean_values"}),
+    ("ex2_linear", "squared Mahalanobis"): ({
+        "mahalanobis_distance": """
+def mahalanobis_distance(x, y, M):
+    return float((x - y) @ M @ (x - y))"""}, {"test_mahalanobis_distance"}),
+    ("ex2_linear", "hinge dropped"): ({
+        "lmnn_loss_grad": """
+def lmnn_loss_grad(W, X, y, targets, mu=0.5, margin=1.0):
+    Z = X @ W.T
+    d2 = ((Z[:, None] - Z[None]) ** 2).sum(-1)
+    loss = 0.0
+    for i in range(len(X)):
+        for j in targets[i]:
+            loss += (1 - mu) * d2[i, j]
+            for l in range(len(X)):
+                if y[l] != y[i]:
+                    loss += mu * (margin + d2[i, j] - d2[i, l])
+    return loss, np.zeros_like(W)"""},
+        {"test_lmnn_loss", "test_lmnn_hinge", "test_lmnn_gradient"}),
+    ("ex2_linear", "naive softmax"): ({
+        "nca_probabilities": """
+def nca_probabilities(W, X):
+    Z = X @ W.T
+    E = np.exp(-((Z[:, None] - Z[None]) ** 2).sum(-1))
+    np.fill_diagonal(E, 0.0)
+    return E / E.sum(1, keepdims=True)"""},
+        {"test_nca_probabilities_stable"}),
+    ("ex3_losses", "hinge dropped"): ({
+        "contrastive_loss": """
+def contrastive_loss(d, same, margin=1.0):
+    s = np.asarray(same, dtype=float)
+    return s * d ** 2 + (1 - s) * (margin - d) ** 2"""},
+        {"test_contrastive_loss", "test_contrastive_hinge"}),
+    ("ex3_losses", "squared distances"): ({
+        "triplet_loss": """
+def triplet_loss(d_ap, d_an, margin=0.2):
+    return np.maximum(np.square(d_ap) - np.square(d_an) + margin, 0.0)"""},
+        {"test_triplet_loss"}),
+    ("ex3_losses", "naive log(sum(exp))"): ({
+        "npairs_loss": """
+def npairs_loss(anchor, positive, negatives):
+    s_p, s_n = anchor @ positive, negatives @ anchor
+    return float(np.log(np.exp(s_p) + np.exp(s_n).sum()) - s_p)"""},
+        {"test_npairs_loss_stable"}),
+    ("ex4_mining", "> vs >= at a boundary"): ({
+        "classify_triplets": """
+def classify_triplets(d_ap, d_an, margin):
+    return np.where(d_an <= d_ap, "hard",
+                    np.where(d_an <= d_ap + margin, "semi-hard", "easy"))"""},
+        {"test_classify_triplets_boundaries"}),
+    ("ex4_mining", "anchor as its own positive"): ({
+        "batch_hard_triplet_loss": """
+def batch_hard_triplet_loss(D, labels, margin):
+    same = labels[:, None] == labels[None, :]
+    d_ap = np.where(same, D, -np.inf).max(1)
+    d_an = np.where(~same, D, np.inf).min(1)
+    return float(np.maximum(d_ap - d_an + margin, 0)[(~same).any(1)].mean())
+"""}, {"test_batch_hard_skips_anchors_without_positive"}),
+    ("ex5_multitask", "weights ignored"): ({
+        "dominant_task": """
+def dominant_task(losses, weights):
+    return max(losses, key=losses.get)"""}, {"test_dominant_task"}),
+    ("ex5_multitask", "mutates its input"): ({
+        "multitask_loss": """
+def multitask_loss(losses, weights):
+    total = 0.0
+    while weights:
+        t, w = weights.popitem()
+        total += w * losses[t]
+    return total"""}, {"test_multitask_loss_keeps_inputs",
+                       "test_multitask_loss"}),
+    ("ex6_evaluation", "< instead of <="): ({
+        "tpr_at_fpr": """
+def tpr_at_fpr(scores, same, target_fpr):
+    fpr, tpr = roc_points(scores, same)
+    return float(tpr[fpr < target_fpr].max())"""},
+        {"test_tpr_at_fpr_boundary", "test_tpr_at_fpr"}),
+    ("ex6_evaluation", "query counted as its own neighbour"): ({
+        "recall_at_k": """
+def recall_at_k(D, labels, k):
+    nearest = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return float((labels[nearest] == labels[:, None]).any(1).mean())"""},
+        {"test_recall_at_k", "test_recall_at_k_leaves_query_out"}),
+    ("ex7_weak", "naive softmax"): ({
+        "uniformity_penalty": """
+def uniformity_penalty(logits, C):
+    P = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    p = P.mean(0)
+    return float(np.sum(p * np.log(C * p)))"""},
+        {"test_uniformity_penalty_stable"}),
+    ("ex7_weak", "point counted as its own neighbour"): ({
+        "neighborhood_purity": """
+def neighborhood_purity(X, y, k):
+    D = ((X[:, None] - X[None]) ** 2).sum(-1)
+    nearest = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return float((y[nearest] == y[:, None]).mean())"""},
+        {"test_neighborhood_purity",
+         "test_neighborhood_purity_leaves_point_out"}),
+}
+
+
+@pytest.mark.parametrize("key", sorted(MISTAKES), ids=" / ".join)
+def test_a_common_mistake_loses_exactly_the_points_aimed_at_it(key):
+    assignment, _ = key
+    replace, expected = MISTAKES[key]
+    assert failing(source_nb(assignment), replace) == expected
+
+
+def _cheat(cell_source: str, how: str) -> str:
+    """The reference solution, plus a route to dml."""
+    body = re.sub(r"[ \t]*### (BEGIN|END) SOLUTION\n?", "", cell_source)
+    name = re.search(r"def (\w+)\(", body).group(1)
+    first = re.search(r"\n(\s+)\S", body)
+    indent = first.group(1)
+    if how == "alias":
+        route = "import dml.distances as helper\n"
+        line = f"{indent}helper  # reaches the library\n"
+    else:
+        route = ""
+        line = f"{indent}import dml as np_  # an import in the body\n"
+    head, sep, rest = body.partition(f"def {name}(")
+    sig, colon, rest = rest.partition(":\n")
+    return route + head + sep + sig + colon + line + rest
+
+
+@pytest.mark.parametrize("assignment", sorted(REQUIRED))
+@pytest.mark.parametrize("how", ["alias", "import"])
+def test_a_function_that_reaches_dml_gets_no_points(assignment, how):
+    nb = source_nb(assignment)
+    for cell in solution_cells(nb):
+        name = nbg(cell)["grade_id"]
+        cheat = _cheat(cell["source"], how)
+        graded = {nbg(c)["grade_id"] for c in grade_cells(nb)
+                  if re.search(rf"\b{name}\(", c["source"])}
+        results = run_cells(nb, {name: cheat})
+        failed = {k for k, v in results.items() if v is not None}
+        assert graded <= failed, (name, graded - failed)
+        assert all("dml" in str(results[k]) for k in graded)
