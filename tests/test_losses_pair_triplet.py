@@ -232,3 +232,21 @@ def test_bad_batches_get_precise_errors():
         TripletMarginLoss()(torch.randn(4), torch.tensor([0, 1, 0, 1]))
     with pytest.raises(ValueError, match="reduction='avg' is not"):
         TripletMarginLoss(reduction="avg")
+
+
+@pytest.mark.parametrize("distance", ["euclidean", "sqeuclidean", "cosine"])
+def test_mined_triplets_use_row_distances_equal_to_the_matrix(distance):
+    """With few tuples the loss computes d_ap, d_an from the rows only;
+    the values and gradients equal those read off the (B, B) matrix."""
+    from dml.losses._distance import distance_matrix, tuple_distances
+    g = torch.Generator().manual_seed(0)
+    E = torch.randn(16, 3, generator=g, dtype=torch.float64,
+                    requires_grad=True)
+    a = torch.arange(16)
+    p, n = (a + 1) % 16, (a + 5) % 16
+    d_ap, d_an = tuple_distances(E, [(a, p), (a, n)], distance)
+    M = distance_matrix(E, distance)
+    torch.testing.assert_close(d_ap, M[a, p])
+    torch.testing.assert_close(d_an, M[a, n])
+    assert torch.autograd.gradcheck(
+        lambda X: tuple_distances(X, [(a, p), (a, n)], distance)[1], (E,))

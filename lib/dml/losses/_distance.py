@@ -24,10 +24,10 @@ from __future__ import annotations
 import torch
 
 from ..distances import (cosine_matrix, euclidean_matrix, l2_normalize,
-                         sq_euclidean_matrix)
+                         safe_sqrt, sq_euclidean_matrix)
 
 __all__ = ["DISTANCES", "SIMILARITIES", "check_distance",
-           "distance_matrix", "similarity_matrix"]
+           "distance_matrix", "similarity_matrix", "tuple_distances"]
 
 DISTANCES = ("euclidean", "sqeuclidean", "cosine")
 SIMILARITIES = ("cosine", "dot", "euclidean", "sqeuclidean")
@@ -71,3 +71,31 @@ def similarity_matrix(X: torch.Tensor, distance: str = "cosine",
     if distance == "dot":
         return X @ X.T                                  # (B, B)
     return -distance_matrix(X, distance)
+
+
+def tuple_distances(X: torch.Tensor, pairs, distance: str = "euclidean",
+                    normalize: bool = False):
+    """Distances d(x_i, x_j) of given index pairs only, smaller = closer.
+
+    ``pairs`` is a list of (i, j) index tensors, e.g. [(a, p), (a, n)] for
+    the triplets a miner returned. When the pairs are few (T * D < B * B)
+    the distances come straight from the rows, x_i - x_j, and the (B, B)
+    matrix with its gradient is never built: batch-hard mining needs 2B
+    distances, not B^2. Otherwise the matrix is cheaper and is used.
+    Returns one (T,) tensor per pair of index tensors.
+    """
+    B, D = X.shape
+    T = sum(len(i) for i, _ in pairs)
+    if T * D >= B * B:
+        M = distance_matrix(X, distance, normalize)            # (B, B)
+        return [M[i, j] for i, j in pairs]
+    X = _maybe_normalize(X, normalize)
+    if distance == "cosine":
+        U = l2_normalize(X)
+        return [1.0 - (U[i] * U[j]).sum(1).clamp(-1.0, 1.0)
+                for i, j in pairs]
+    out = []
+    for i, j in pairs:                                  # 2 pairs at most
+        d2 = ((X[i] - X[j]) ** 2).sum(1)                        # (T,)
+        out.append(d2 if distance == "sqeuclidean" else safe_sqrt(d2))
+    return out

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .._arrays import like_input, to_tensor
-from ._distance import DISTANCES, check_distance, distance_matrix
+from ._distance import (DISTANCES, check_distance, distance_matrix,
+                        tuple_distances)
 from ._reduce import check_reduction, reduce_terms, zero_loss
 from ._tuples import anchor_chunks, as_triplets, check_batch, pair_masks
 
@@ -103,11 +104,13 @@ class TripletMarginLoss(torch.nn.Module):
 
     def forward(self, embeddings, labels, indices_tuple=None):
         labels = check_batch(embeddings, labels)
-        D = distance_matrix(embeddings, self.distance, self.normalize)
         if indices_tuple is not None:
             a, p, n = as_triplets(indices_tuple, labels)
-            terms = self._terms(D[a, p], D[a, n])            # (T,)
+            d_ap, d_an = tuple_distances(embeddings, [(a, p), (a, n)],
+                                         self.distance, self.normalize)
+            terms = self._terms(d_ap, d_an)                  # (T,)
             return reduce_terms(terms, self.reduction, embeddings)
+        D = distance_matrix(embeddings, self.distance, self.normalize)
         return self._all_triplets(D, labels, embeddings)
 
     def _chunk(self, D_c, pos_c, neg_c):
