@@ -164,3 +164,13 @@ def test_full_page_screenshots_of_representative_pages(browser, site):
         page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
         page.close()
         assert (SCREENSHOTS / name).stat().st_size > 10_000
+
+
+def test_search_finds_the_lmnn_chapter_for_impostor(browser, site):
+    page, problems = open_page(browser, site, "search.html?q=impostor")
+    page.wait_for_selector("#search-results li a", timeout=20000)
+    hrefs = page.evaluate("Array.from(document.querySelectorAll("
+                          "'#search-results li a')).map(a => a.href)")
+    page.close()
+    assert any("02_linear" in h for h in hrefs), hrefs
+    assert problems == [], problems
