@@ -24,6 +24,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def one_thread():
+    """One torch thread for tests of tiny tensors: on a busy 2-core machine
+    OpenMP barriers make small operations many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def rng():
     """A fresh, seeded numpy generator for each test."""
     return np.random.default_rng(0)

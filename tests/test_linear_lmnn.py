@@ -7,22 +7,7 @@ from scipy.optimize import check_grad
 
 import dml
 from dml.linear import LMNN, lmnn_loss_grad, lmnn_target_neighbors
-
-
-class _AnalyticLoss(torch.autograd.Function):
-    """Wrap a (loss, grad) function so autograd uses *our* gradient;
-    gradcheck then compares it with finite differences in float64."""
-
-    @staticmethod
-    def forward(ctx, W, loss_grad):
-        loss, grad = loss_grad(W.detach())
-        ctx.save_for_backward(grad)
-        return loss.clone()
-
-    @staticmethod
-    def backward(ctx, g):
-        (grad,) = ctx.saved_tensors
-        return g * grad, None
+from _autograd_helpers import AnalyticLoss
 
 
 def loop_targets(X, y, k):
@@ -145,7 +130,7 @@ def test_analytic_gradient_passes_gradcheck():
     T = lmnn_target_neighbors(X, y, 2)
     W = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     f = lambda W: lmnn_loss_grad(W, X, y, T)                  # noqa: E731
-    assert torch.autograd.gradcheck(lambda W: _AnalyticLoss.apply(W, f),
+    assert torch.autograd.gradcheck(lambda W: AnalyticLoss.apply(W, f),
                                     (W,))
 
 

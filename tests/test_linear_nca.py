@@ -7,22 +7,7 @@ from scipy.optimize import check_grad
 
 import dml
 from dml.linear import NCA, nca_loss_grad, nca_probabilities
-
-
-class _AnalyticLoss(torch.autograd.Function):
-    """Wrap a (loss, grad) function so autograd uses *our* gradient;
-    gradcheck then compares it with finite differences in float64."""
-
-    @staticmethod
-    def forward(ctx, W, loss_grad):
-        loss, grad = loss_grad(W.detach())
-        ctx.save_for_backward(grad)
-        return loss.clone()
-
-    @staticmethod
-    def backward(ctx, g):
-        (grad,) = ctx.saved_tensors
-        return g * grad, None
+from _autograd_helpers import AnalyticLoss
 
 
 def _problem(rng, N=12, D=4, L=3, C=3):
@@ -114,7 +99,7 @@ def test_analytic_gradient_passes_gradcheck():
     y = torch.arange(10) % 2
     W = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     f = lambda W: nca_loss_grad(W, X, y)                      # noqa: E731
-    assert torch.autograd.gradcheck(lambda W: _AnalyticLoss.apply(W, f),
+    assert torch.autograd.gradcheck(lambda W: AnalyticLoss.apply(W, f),
                                     (W,))
 
 

@@ -17,13 +17,7 @@ from dml.distances import cosine_matrix, euclidean_matrix, \
     sq_euclidean_matrix
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids OpenMP contention on a busy CI."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 DIST = {"euclidean": euclidean_matrix, "sqeuclidean": sq_euclidean_matrix,

@@ -18,13 +18,7 @@ from dml.train import DigitsCNN, MLPEmbedder, embed, fit_embedding, \
     paper_mlp
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread avoids OpenMP contention on a busy CI."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # seed 000's loss: mean over the mined triplets of
