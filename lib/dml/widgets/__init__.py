@@ -21,7 +21,9 @@ from .evaluation import ROCExplorer
 from .linear import LMNNExplorer
 from .losses import LossLandscapeExplorer
 from .mining import MiningExplorer
+from .weak import UniformityExplorer
 
 __all__ = ["Explorer", "NoiseWeightExplorer", "LMNNExplorer",
            "LossLandscapeExplorer", "MiningExplorer", "ROCExplorer",
+           "UniformityExplorer",
            "LABEL_STYLE", "STATIC_NOTE"]
