@@ -63,8 +63,16 @@ def test_multitask_names_must_match():
         multitask_loss({"cls": 1.0}, {"cls": 1.0, "seg": 1.0})
     with pytest.raises(ValueError, match="weighting='learned'"):
         MultiTaskLoss({"a": 1.0}, weighting="learned")
-    with pytest.raises(ValueError, match="weights must be > 0"):
-        MultiTaskLoss({"a": 0.0})
+    with pytest.raises(ValueError, match=r"weights must be >= 0"):
+        MultiTaskLoss({"a": -1.0})
+    with pytest.raises(ValueError, match=r"weights must be > 0 \(s_t"):
+        MultiTaskLoss({"a": 0.0}, weighting="uncertainty")
+
+
+def test_a_fixed_weight_of_zero_switches_a_task_off():
+    mtl = MultiTaskLoss({"cls": 1.0, "triplet": 0.0})
+    total = mtl({"cls": torch.tensor(2.0), "triplet": torch.tensor(9.0)})
+    assert total.item() == 2.0 and mtl.last_terms["triplet"] == 0.0
 
 
 # --------------------------------------------------------------- uniformity

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["multitask_loss", "dominant_task", "MultiTaskLoss"]
+__all__ = ["multitask_loss", "dominant_task", "weighted_terms",
+           "MultiTaskLoss"]
 
 
 def _check_names(losses: dict, weights: dict) -> None:
@@ -83,9 +84,14 @@ class MultiTaskLoss(torch.nn.Module):
         if not weights:
             raise ValueError("weights is empty; name at least one task, "
                              "e.g. {'cls': 1.0, 'triplet': 1.0}.")
-        bad = [k for k, w in weights.items() if not float(w) > 0]
+        # a fixed weight of 0 switches a head off; uncertainty weighting
+        # starts at s_t = -log(w_t), so its weights must be positive
+        floor_ok = (lambda w: w >= 0) if weighting == "fixed" else \
+            (lambda w: w > 0)
+        bad = [k for k, w in weights.items() if not floor_ok(float(w))]
         if bad:
-            raise ValueError(f"weights must be > 0; fix those of {bad}.")
+            sign = ">= 0" if weighting == "fixed" else "> 0 (s_t = -log w_t)"
+            raise ValueError(f"weights must be {sign}; fix those of {bad}.")
         self.names = list(weights)
         self.weighting = weighting
         self.weights = {k: float(w) for k, w in weights.items()}

@@ -21,9 +21,10 @@ from .evaluation import ROCExplorer
 from .linear import LMNNExplorer
 from .losses import LossLandscapeExplorer
 from .mining import MiningExplorer
+from .multitask import MultiTaskWeightExplorer
 from .weak import UniformityExplorer
 
 __all__ = ["Explorer", "NoiseWeightExplorer", "LMNNExplorer",
            "LossLandscapeExplorer", "MiningExplorer", "ROCExplorer",
-           "UniformityExplorer",
+           "UniformityExplorer", "MultiTaskWeightExplorer",
            "LABEL_STYLE", "STATIC_NOTE"]

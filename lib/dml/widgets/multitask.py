@@ -53,14 +53,15 @@ class MultiTaskWeightExplorer(Explorer):
         bottom = 0.0
         for i, name in enumerate(names):
             value = state["terms"][name]
-            ax1.bar(["total"], [value], bottom=bottom, color=f"C{i}",
+            ax1.bar([0], [value], bottom=bottom, color=f"C{i}", width=0.8,
                     label=f"{_SYMBOLS[name]} L_{name} = {value:.2f}")
             bottom += value
-        ax1.set(ylabel="weighted loss",
+        ax1.set(ylabel="weighted loss", xlim=(-0.6, 2.0), xticks=[0],
+                xticklabels=["total L"],
                 ylim=(0, max(1.0, state["total"] * 1.15)),
                 title=f"L = {state['total']:.2f}; "
                       f"dominant: {state['dominant']}")
-        ax1.legend(fontsize=8, loc="upper left")
+        ax1.legend(fontsize=8, loc="upper right")
         ax2.bar(names, [state["shares"][k] for k in names],
                 color=[f"C{i}" for i in range(len(names))])
         ax2.set(ylim=(0, 1), ylabel="share of the total",
