@@ -16,16 +16,24 @@ def _resolve_short_name(app, env, node, contnode):
         dml = importlib.import_module("dml")
     except ImportError:
         return None
-    obj = getattr(dml, target.split(".", 1)[1], None) \
-        if target.count(".") == 1 else None
+    name = target.split(".", 1)[1]
+    obj = getattr(dml, name, None) if "." not in name else None
     module = getattr(obj, "__module__", None)
     if obj is None or module is None or module == "dml":
         return None
-    full = f"{module}.{target.split('.', 1)[1]}"
-    node["reftarget"] = full
+    # documented either in its own module (dml.metrics.retrieval) or in a
+    # package that re-exports it (dml.losses): try the longest name first
+    parts = module.split(".")
     domain = env.get_domain("py")
-    return domain.resolve_xref(env, node["refdoc"], app.builder,
-                               node["reftype"], full, node, contnode)
+    for depth in range(len(parts), 1, -1):
+        full = ".".join(parts[:depth]) + "." + name
+        node["reftarget"] = full
+        found = domain.resolve_xref(env, node["refdoc"], app.builder,
+                                    node["reftype"], full, node, contnode)
+        if found is not None:
+            return found
+    node["reftarget"] = target
+    return None
 
 
 def setup(app):
