@@ -24,7 +24,8 @@ from .._arrays import check_labels
 
 __all__ = ["all_pairs", "pair_masks", "indices_to_masks",
            "triplets_to_pairs", "pairs_to_triplets", "all_triplets",
-           "valid_triplet_count", "anchor_chunks", "as_pairs",
+           "valid_triplet_count", "anchor_chunks",
+           "positives_and_negative_mask", "as_pairs",
            "as_triplets", "check_batch"]
 
 
@@ -76,6 +77,20 @@ def indices_to_masks(a1, p, a2, n, batch_size: int):
     pos[a1, p] = True
     neg[a2, n] = True
     return pos, neg
+
+
+def positives_and_negative_mask(indices_tuple, labels: torch.Tensor):
+    """Positive pairs (a1, p) and the (B, B) mask of negative pairs.
+
+    Without a miner's output: every positive pair and every negative pair
+    of the batch; with it: only the listed ones (pairs or triplets).
+    """
+    a1, p, a2, n = as_pairs(indices_tuple, labels)
+    if indices_tuple is None:
+        _, neg = pair_masks(labels)                             # (B, B)
+    else:
+        _, neg = indices_to_masks(a1, p, a2, n, len(labels))    # (B, B)
+    return a1, p, neg
 
 
 def triplets_to_pairs(a, p, n):

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ._distance import DISTANCES, check_distance, distance_matrix
 from ._reduce import check_reduction, masked_logsumexp, reduce_terms
-from ._tuples import as_pairs, check_batch, indices_to_masks, pair_masks
+from ._tuples import check_batch, positives_and_negative_mask
 
 __all__ = ["lifted_structure_loss", "LiftedStructureLoss"]
 
@@ -83,11 +83,7 @@ class LiftedStructureLoss(torch.nn.Module):
 
     def forward(self, embeddings, labels, indices_tuple=None):
         labels = check_batch(embeddings, labels)
-        a1, p, a2, n = as_pairs(indices_tuple, labels)
-        if indices_tuple is None:
-            _, neg = pair_masks(labels)                  # (B, B)
-        else:
-            _, neg = indices_to_masks(a1, p, a2, n, len(labels))
+        a1, p, neg = positives_and_negative_mask(indices_tuple, labels)
         D = distance_matrix(embeddings, self.distance, self.normalize)
         terms = lifted_structure_loss(D, (a1, p), neg, self.margin,
                                       self.pos_margin)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .._arrays import like_input, to_tensor
 from ._distance import SIMILARITIES, check_distance, similarity_matrix
 from ._reduce import check_reduction, masked_logsumexp, reduce_terms
-from ._tuples import as_pairs, check_batch, indices_to_masks, pair_masks
+from ._tuples import as_pairs, check_batch, positives_and_negative_mask
 
 __all__ = ["info_nce_loss", "npairs_loss", "NTXentLoss", "NPairsLoss"]
 
@@ -137,11 +137,7 @@ class NTXentLoss(torch.nn.Module):
 
     def forward(self, embeddings, labels, indices_tuple=None):
         labels = check_batch(embeddings, labels)
-        a1, p, a2, n = as_pairs(indices_tuple, labels)
-        if indices_tuple is None:
-            _, neg = pair_masks(labels)                  # (B, B)
-        else:
-            _, neg = indices_to_masks(a1, p, a2, n, len(labels))
+        a1, p, neg = positives_and_negative_mask(indices_tuple, labels)
         Z = similarity_matrix(embeddings, self.distance) / self.temperature
         lse_neg = masked_logsumexp(Z, neg, dim=1)        # (B,)
         terms = _softmax_terms(Z[a1, p], lse_neg[a1])   # (P,)
