@@ -166,3 +166,15 @@ def test_fit_embedding_on_cuda_trains_and_embed_returns_numpy():
     assert next(model.parameters()).is_cuda
     assert np.mean(hist["loss"][-5:]) < np.mean(hist["loss"][:5])
     assert isinstance(embed(model, Xtr), np.ndarray)
+
+
+def test_learnable_loss_parameters_are_trained_with_the_model():
+    """Proxy-anchor's proxies live in the loss: fit_embedding must update
+    them (an optimiser over the model alone would leave them at init)."""
+    import dml
+    X, y, _ = dml.drug_compounds(n_per_class=20, seed=0)
+    model = MLPEmbedder(12, 16, 4)
+    loss = dml.ProxyAnchorLoss(num_classes=4, embedding_size=4)
+    before = loss.proxies.detach().clone()
+    fit_embedding(model, X, y, loss, epochs=2, seed=0, verbose=False)
+    assert not torch.allclose(before, loss.proxies.detach())

@@ -51,7 +51,8 @@ def fit_embedding(model: torch.nn.Module, X, y, loss, miner=None,
     model : torch module mapping (B, ...) inputs to (B, out_dim).
     X : (N, ...) inputs, numpy or tensor (cast to the model's dtype).
     y : (N,) labels.
-    loss : a dml.losses module (or any callable with that signature).
+    loss : a dml.losses module (or any callable with that signature); its
+        own parameters, if any (proxies, class vectors), are trained too.
     miner : a dml.miners miner, or None.
     sampler : an iterable of index lists (a batch sampler), re-iterated
         every epoch; default :func:`dml.train.default_sampler` seeded with ``seed``.
@@ -78,8 +79,13 @@ def fit_embedding(model: torch.nn.Module, X, y, loss, miner=None,
     Xt = to_tensor(X, "X", device=device, dtype=_model_dtype(model))
     yt = check_labels(y, Xt.shape[0], "y", device=device)
     sampler = default_sampler(yt, seed) if sampler is None else sampler
-    opt = torch.optim.Adam(model.parameters(), lr=lr,
-                           weight_decay=weight_decay)
+    # losses with learnable parts (proxy-anchor's proxies, ArcFace's class
+    # vectors, uncertainty weights) are trained with the model
+    params = list(model.parameters())
+    if isinstance(loss, torch.nn.Module):
+        loss.to(device)
+        params += list(loss.parameters())
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     history = {"loss": [], "step_loss": [], "n_tuples": []}
     model.train()
     bar = tqdm(range(epochs), disable=not verbose, desc="fit_embedding")
