@@ -7,7 +7,7 @@ from scipy.optimize import check_grad
 
 import dml
 from dml.linear import LMNN, lmnn_loss_grad, lmnn_target_neighbors
-from _autograd_helpers import AnalyticLoss
+from _helpers import AnalyticLoss
 
 
 def loop_targets(X, y, k):

@@ -7,7 +7,7 @@ from scipy.optimize import check_grad
 
 import dml
 from dml.linear import NCA, nca_loss_grad, nca_probabilities
-from _autograd_helpers import AnalyticLoss
+from _helpers import AnalyticLoss
 
 
 def _problem(rng, N=12, D=4, L=3, C=3):

@@ -9,13 +9,7 @@ import torch
 
 from dml.losses import (ContrastiveLoss, TripletMarginLoss, contrastive_loss,
                         triplet_loss)
-
-
-def batch(seed, B=10, D=3, C=3):
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(B, D, generator=g, dtype=torch.float64)
-    y = torch.randint(0, C, (B,), generator=g)
-    return X, y
+from _helpers import batch
 
 
 def dist(x, z, distance="euclidean"):

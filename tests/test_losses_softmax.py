@@ -7,19 +7,7 @@ import pytest
 import torch
 
 from dml.losses import NPairsLoss, NTXentLoss, info_nce_loss, npairs_loss
-
-
-def batch(seed, B=10, D=3, C=3):
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(B, D, generator=g, dtype=torch.float64)
-    y = torch.randint(0, C, (B,), generator=g)
-    return X, y
-
-
-def cos(x, z):
-    x, z = x.tolist(), z.tolist()
-    dot = sum(a * b for a, b in zip(x, z))
-    return dot / math.sqrt(sum(a * a for a in x) * sum(b * b for b in z))
+from _helpers import batch, cos
 
 
 def neg_log_softmax_first(logits):

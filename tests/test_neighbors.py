@@ -5,7 +5,6 @@ import torch
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 import dml
-from dml.neighbors import smallest_k
 
 
 def test_neighbors_match_scikit_learn_on_tie_free_data(rng):
@@ -42,9 +41,10 @@ def test_ties_go_to_the_smaller_gallery_index():
                   [0.0, -1.0]])
     d, i = dml.nearest_neighbors(np.zeros((1, 2)), G, k=2)
     assert i.tolist() == [[1, 2]] and d.tolist() == [[1.0, 1.0]]
-    D = torch.tensor([[3.0, 1.0, 1.0, 0.5, 1.0, 1.0]])
-    vals, idx = smallest_k(D, 3)
-    assert idx.tolist() == [[3, 1, 2]] and vals.tolist() == [[0.5, 1, 1]]
+    # ordered by (distance, index): 0.5 first, then the tied 1s by index
+    G1 = np.array([[3.0], [1.0], [1.0], [0.5], [1.0], [1.0]])
+    d, i = dml.nearest_neighbors(np.zeros((1, 1)), G1, k=3)
+    assert i.tolist() == [[3, 1, 2]] and d.tolist() == [[0.5, 1, 1]]
 
 
 def test_knn_classifier_matches_scikit_learn(rng):

@@ -23,35 +23,9 @@ from ._arrays import (check_labels, check_matrix, check_positive_int,
                       check_psd, check_same_features, like_input, to_tensor)
 from .distances import METRICS
 
-__all__ = ["nearest_neighbors", "knn_predict", "knn_accuracy",
-           "smallest_k"]
+__all__ = ["nearest_neighbors", "knn_predict", "knn_accuracy"]
 
 DEFAULT_CHUNK = 1024
-
-
-def smallest_k(D: torch.Tensor, k: int):
-    """The k smallest entries of each row of D, ordered by (value, column).
-
-    ``torch.topk`` picks arbitrarily among tied values. Where the k-th
-    smallest value is tied with entries outside the top k, this keeps the
-    tied entries with the smallest column index; then the k winners are
-    ordered stably, so equal values appear by increasing column. Returns
-    (values, indices), both (n_rows, k).
-    """
-    vals, idx = torch.topk(D, k, dim=1, largest=False)           # (n, k)
-    kth = vals[:, -1:]                                           # (n, 1)
-    ambiguous = (D <= kth).sum(1) > k                            # (n,)
-    if bool(ambiguous.any()):
-        rows = ambiguous.nonzero()[:, 0]
-        Dr, kr = D[rows], kth[rows]
-        below, tied = Dr < kr, Dr == kr                          # (r, N)
-        need = k - below.sum(1, keepdim=True)                    # (r, 1)
-        keep = below | (tied & (tied.cumsum(1) <= need))
-        idx[rows] = keep.nonzero()[:, 1].reshape(len(rows), k)
-    idx = idx.sort(1).values                    # ascending column ...
-    vals = D.gather(1, idx)
-    order = torch.sort(vals, dim=1, stable=True).indices  # ... then value
-    return vals.gather(1, order), idx.gather(1, order)
 
 
 def _transform(Xt, W):
