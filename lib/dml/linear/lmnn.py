@@ -202,7 +202,12 @@ class LMNN(LinearMetricLearner):
         The target neighbours are the nearest same-class points after the
         starting map W_0 (Euclidean for init="identity" or full "pca").
     max_iter, tol : L-BFGS iterations at most; scipy's tol (relative loss
-        decrease and largest gradient entry), as in :class:`NCA`.
+        decrease per iteration and largest gradient entry), as in
+        :class:`NCA`. The default tol=1e-4 is ten times NCA's: the hinge
+        sum has a long flat tail in which each iteration lowers the loss
+        by 1e-5..1e-4 (relative) without moving a neighbour. On digits,
+        tol=1e-4 stops after 60-85 iterations with the kNN accuracy of a
+        200-iteration run (three splits), in a third of the time.
     random_state, verbose, device, chunk_size : as in :class:`NCA`.
 
     Attributes
@@ -212,7 +217,7 @@ class LMNN(LinearMetricLearner):
     """
 
     def __init__(self, n_components=None, k=3, mu=0.5, margin=1.0,
-                 init="auto", max_iter=200, tol=1e-5, random_state=None,
+                 init="auto", max_iter=200, tol=1e-4, random_state=None,
                  verbose=False, device=None, chunk_size=None):
         self.n_components = n_components
         self.k = k

@@ -51,16 +51,19 @@ def _nca_loss_grad_t(W, X, y, chunk_size=None):
     Z = X @ W.T                                               # (N, L)
     G_Z = torch.zeros_like(Z)                                 # dloss/dZ
     loss = torch.zeros((), dtype=Z.dtype, device=Z.device)
+    # row c of class_rows is the indicator 1[y_j = c] over all j
+    classes, y = torch.unique(y, return_inverse=True)         # y: 0..C-1
+    class_rows = (torch.arange(len(classes), device=y.device)[:, None]
+                  == y[None, :]).to(Z.dtype)                  # (C, N)
     step = chunk_rows(N, N, chunk_size)
     for start in range(0, N, step):                           # chunks only
         stop = min(start + step, N)
         p_ij = _p_chunk(Z, start, stop)                       # (c, N)
-        same = y[start:stop, None] == y[None, :]              # (c, N)
-        masked_p_ij = torch.where(same, p_ij, 0.0)            # (c, N)
-        p_i = masked_p_ij.sum(1, keepdim=True)                # (c, 1)
+        same = class_rows[y[start:stop]]                      # (c, N)
+        p_i = torch.linalg.vecdot(p_ij, same)[:, None]        # (c, 1)
         loss = loss - p_i.sum()
         # d loss / d d_ij^2 = p_ij (1[y_j = y_i] - p_i)
-        A = masked_p_ij.addcmul_(p_ij, p_i, value=-1.0)       # (c, N)
+        A = same.sub_(p_i).mul_(p_ij)                         # (c, N)
         weighted_sq_dist_grad(A, Z, start, G_Z)
     return loss, G_Z.T @ X                                    # (L, D)
 
