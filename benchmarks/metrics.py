@@ -12,7 +12,9 @@ dimension D = 128, computed by
   the 10 nearest neighbours that its ``FaissKNN`` returns.
 
 Values are printed side by side, with wall time and peak resident memory
-(each library runs in a fresh child process so the peaks do not mix).
+(each library runs in a fresh child process so the peaks do not mix). The
+machine is shared, so each library runs ``--repeats`` times, alternating
+with the other, and the median time is reported with the range.
 
 The peers live in their own virtual environment, benchmarks/.venv-pml
 (never in the project's .venv): the script creates it on first use and
@@ -148,6 +150,8 @@ def main():
                    help="query rows per block for dml")
     p.add_argument("--libs", nargs="+", choices=["ours", "pml"],
                    default=["ours", "pml"], help="which side(s) to run")
+    p.add_argument("--repeats", type=int, default=5,
+                   help="fresh-process runs per library (median time)")
     p.add_argument("--worker", choices=["ours", "pml"])
     p.add_argument("--data")
     args = p.parse_args()
@@ -167,17 +171,26 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "data.npz")
             np.savez(path, X=X, y=y)
+            runs = {who: [] for who in args.libs}
+            for _ in range(args.repeats):       # alternate the libraries
+                for who in args.libs:
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--worker", who,
+                         "--data", path, "--chunk-size",
+                         str(args.chunk_size)],
+                        check=True, capture_output=True, text=True).stdout
+                    runs[who].append(json.loads(out.strip().splitlines()[-1]))
             for who in args.libs:
-                out = subprocess.run(
-                    [sys.executable, __file__, "--worker", who, "--data",
-                     path, "--chunk-size", str(args.chunk_size)],
-                    check=True, capture_output=True, text=True).stdout
-                res = json.loads(out.strip().splitlines()[-1])
+                times = sorted(r["seconds"] for r in runs[who])
+                res = dict(runs[who][0], seconds=times[len(times) // 2],
+                           spread=(times[0], times[-1]))
                 rows.append((n, R_max, who, res))
                 v = res["values"]
                 print(f"N={n:>7} {who:>4}: " + ", ".join(
                     f"{k} {val:.10f}" for k, val in v.items()) +
-                    f" | {res['seconds']:.2f} s, peak RSS "
+                    f" | median {res['seconds']:.2f} s of {args.repeats}"
+                    f" fresh runs ({res['spread'][0]:.2f}-"
+                    f"{res['spread'][1]:.2f}), peak RSS "
                     f"{res['peak_mb']:.0f} MB (before the call "
                     f"{res['rss_before_mb']:.0f} MB)", flush=True)
     print()
