@@ -17,5 +17,13 @@ fi
 # tests build into a temporary folder with it. The execution cache stays in
 # ./_build/.jupyter_cache either way (_config.yml).
 out=${BOOK_OUT:-.}
-jupyter-book build . -W -n --keep-going --path-output "$out"
+# Launch buttons (Binder, Colab, a JupyterHub) need the repository's URL:
+# with DML_REPOSITORY_URL set, build from a copy of _config.yml that has it
+# (scripts/book_config.py; README, "For instructors").
+config=_config.yml
+if [ -n "${DML_REPOSITORY_URL:-}" ]; then
+  config=.launch_config.yml
+  python scripts/book_config.py "$config"
+fi
+jupyter-book build . -W -n --keep-going --config "$config" --path-output "$out"
 echo "== book built in $(( $(date +%s) - s )) s: $out/_build/html/index.html"

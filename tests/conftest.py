@@ -12,6 +12,8 @@ import pytest
 import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+LAUNCH_ENV = {"DML_REPOSITORY_URL": "https://github.com/dml-course/dml-course",
+              "DML_JUPYTERHUB_URL": "https://hub.example.edu"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -42,9 +44,14 @@ def rng():
 @pytest.fixture(scope="session")
 def book_html(tmp_path_factory):
     """Build the book once per test session (README command 1's build
-    step, into a temporary folder) and return its _build/html folder."""
+    step, into a temporary folder) and return its _build/html folder.
+
+    The build is given a repository and a hub, as an instructor would
+    (README, "For instructors"), so that the launch buttons can be checked;
+    example.edu is reserved for examples and never contacted.
+    """
     out = tmp_path_factory.mktemp("book")
-    env = dict(os.environ, BOOK_OUT=str(out))
+    env = dict(os.environ, BOOK_OUT=str(out), **LAUNCH_ENV)
     run = subprocess.run(["bash", str(ROOT / "scripts" / "book.sh")],
                          cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=1800)

@@ -1,5 +1,11 @@
 """The HTML book builds with warnings as errors, and shows what it should."""
+import subprocess
+import sys
+
 import pytest
+import yaml
+
+from conftest import LAUNCH_ENV, ROOT
 
 MODULE = {"pairwise_distances": "distances", "project_psd": "distances",
           "nearest_neighbors": "neighbors", "drug_compounds": "datasets"}
@@ -27,3 +33,50 @@ def test_api_reference_documents_and_links_the_library_source(html):
                  "drug_compounds"]:
         assert f"id=\"dml.{MODULE[name]}.{name}\"" in text
     assert (html / "_modules" / "dml" / "distances.html").is_file()
+
+
+def test_chapter_pages_offer_download_and_launch_buttons(html):
+    """With a repository (and a hub) given at build time, every chapter
+    links to Binder, Colab and the JupyterHub for its own notebook."""
+    page = (html / "book" / "chapters" / "02_linear.html").read_text()
+    repo = "dml-course/dml-course"
+    nb = "book/chapters/02_linear.ipynb"
+    assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=" in page
+    assert f"https://colab.research.google.com/github/{repo}/blob/main/" \
+        f"{nb}" in page
+    assert "https://hub.example.edu/hub/user-redirect/git-pull?" in page
+    assert "_sources/book/chapters/02_linear.ipynb" in page    # download
+
+
+def _book_config(tmp_name, **env):
+    out = ROOT / tmp_name
+    try:
+        run = subprocess.run([sys.executable, "scripts/book_config.py",
+                              str(out)], cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+        config = yaml.safe_load(out.read_text()) if out.exists() else None
+    finally:
+        out.unlink(missing_ok=True)
+    return run, config
+
+
+def test_launch_config_adds_repository_and_hubs_to_the_book_config():
+    run, config = _book_config(".test_launch_config.yml", **LAUNCH_ENV)
+    assert run.returncode == 0, run.stderr
+    base = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == LAUNCH_ENV["DML_REPOSITORY_URL"]
+    assert config["repository"]["branch"] == "main"
+    assert config["launch_buttons"]["jupyterhub_url"] == \
+        "https://hub.example.edu"
+    assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert config["sphinx"] == base["sphinx"]         # the rest is unchanged
+    run, config = _book_config(".test_launch_config.yml",
+                               DML_REPOSITORY_URL="https://x.org/a/b")
+    assert "jupyterhub_url" not in config["launch_buttons"]
+
+
+def test_launch_config_rejects_a_url_that_is_not_one():
+    run, config = _book_config(".test_launch_config.yml",
+                               DML_REPOSITORY_URL="github.com/a/b")
+    assert run.returncode != 0 and config is None
+    assert "not an http(s) URL" in run.stderr

@@ -193,6 +193,23 @@ def test_semihard_miner_matches_brute_force(distance, fallback, method):
                                                fallback)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_row_argmin_equals_torch_min_with_ties_to_the_first_column(dtype):
+    """The vectorised arg-min behind the miners: same values and indices
+    as ``Tensor.min(1)`` on rows full of ties, with +inf entries and with
+    a row of nothing but +inf."""
+    from dml.miners.hard import row_argmin
+    g = torch.Generator().manual_seed(0)
+    key = torch.randint(0, 4, (50, 37), generator=g).to(dtype)  # ties
+    key[3] = float("inf")
+    key[7, ::2] = float("inf")
+    value, index = row_argmin(key)
+    ref_value, ref_index = key.min(1)
+    torch.testing.assert_close(value, ref_value)
+    assert torch.equal(index, ref_index)
+    assert index.dtype == torch.int64
+
+
 def test_semihard_miner_counts_a_tie_with_the_positive_as_semihard():
     # anchor 0 at 0, positive 1 at 1, negatives at 1 (tie) and 1.5
     E = torch.tensor([[0.0], [1.0], [1.0], [1.5]], dtype=torch.float64)

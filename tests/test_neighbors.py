@@ -26,12 +26,26 @@ def test_leave_one_out_excludes_each_point_itself(rng, metric):
                                                                            :5])
 
 
-def test_chunked_and_unchunked_results_are_identical(rng):
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+def test_chunked_and_unchunked_results_are_identical(rng, metric):
+    """200 rows in chunks of 3: 67 blocks written into one reused buffer,
+    the last one shorter."""
     X = np.round(rng.standard_normal((200, 3)), 1)     # many ties
-    a = dml.nearest_neighbors(X, k=9, chunk_size=3)
-    b = dml.nearest_neighbors(X, k=9, chunk_size=10_000)
+    a = dml.nearest_neighbors(X, k=9, metric=metric, chunk_size=3)
+    b = dml.nearest_neighbors(X, k=9, metric=metric, chunk_size=10_000)
     np.testing.assert_array_equal(a[1], b[1])
     np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_many_candidates_are_re_ranked_in_slices_exactly(rng):
+    """1 100 queries x 20 candidates x 256 features exceed one re-rank
+    slice (2^22 numbers): the slices share one buffer, and the result is
+    still scikit-learn's (float64, tie-free data)."""
+    X = rng.standard_normal((1100, 256))
+    d, i = dml.nearest_neighbors(X, k=12, chunk_size=2048)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=13).fit(X).kneighbors(X)
+    np.testing.assert_array_equal(i, ref_i[:, 1:])
+    np.testing.assert_allclose(d, ref_d[:, 1:], rtol=1e-12)
 
 
 def test_ties_go_to_the_smaller_gallery_index():
