@@ -48,6 +48,38 @@ def test_many_candidates_are_re_ranked_in_slices_exactly(rng):
     np.testing.assert_allclose(d, ref_d[:, 1:], rtol=1e-12)
 
 
+def test_wide_galleries_use_the_block_search_and_stay_exact(rng):
+    """3 000 gallery items are enough for the two-stage candidate search
+    (block minima first, ``topk`` on the survivors); with many exact ties
+    (coordinates rounded to 0.5, so float64 distances are exact) the
+    lists equal a stable sort of all distances, for any chunk size."""
+    X = np.round(2 * rng.standard_normal((3000, 4))) / 2
+    D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)          # exact
+    np.fill_diagonal(D, np.inf)
+    ref = np.argsort(D, axis=1, kind="stable")[:, :7]
+    for chunk in (333, 4096):
+        d, i = dml.nearest_neighbors(X, k=7, metric="sqeuclidean",
+                                     chunk_size=chunk)
+        np.testing.assert_array_equal(i, ref)
+        np.testing.assert_array_equal(d, np.take_along_axis(D, ref, 1))
+    a = dml.nearest_neighbors(X, k=7, metric="cosine", chunk_size=333)
+    b = dml.nearest_neighbors(X, k=7, metric="cosine", chunk_size=4096)
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_block_search_returns_topk_values():
+    """The candidate search alone: topk's values on a block-aligned
+    matrix of small integers (ties everywhere)."""
+    from dml.neighbors import BLOCK, _smallest
+    g = torch.Generator().manual_seed(0)
+    T = torch.randint(0, 50, (64, 40 * BLOCK), generator=g).float()
+    v, c = _smallest(T, 9)
+    torch.testing.assert_close(v, torch.topk(T, 9, largest=False).values)
+    torch.testing.assert_close(T.gather(1, c), v)
+    cs = c.sort(1).values
+    assert bool((cs[:, 1:] > cs[:, :-1]).all())          # distinct columns
+
+
 def test_ties_go_to_the_smaller_gallery_index():
     """Query 0 is at distance 1 from gallery items 1, 2, 3 and 4: the two
     nearest are 1 and 2 (smaller indices), whatever topk would pick."""

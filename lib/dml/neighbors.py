@@ -26,6 +26,9 @@ from .distances import METRICS
 __all__ = ["nearest_neighbors", "knn_predict", "knn_accuracy"]
 
 DEFAULT_CHUNK = 1024
+#: Columns per block in the candidate search of :func:`_smallest` (32
+#: float32 numbers: a width ``amin`` reduces with vector instructions).
+BLOCK = 32
 
 
 def _transform(Xt, W):
@@ -68,18 +71,27 @@ class _Gallery:
     fresh block per chunk (40 MB for 1 024 x 10 000) lies above glibc's
     mmap threshold, so each one would be mapped and page-faulted in anew:
     on a CPU that costs as much as the matrix product itself.
+
+    The gallery is padded with zero rows up to a multiple of ``BLOCK``
+    whose keys are +inf (a +inf bias in the product), so that a row of the
+    block splits into whole blocks of ``BLOCK`` columns for
+    :func:`_smallest`; padded columns are never selected.
     """
 
     def __init__(self, G, kind):
         self.G, self.kind = G, kind
+        self.n = G.shape[0]
         self._buffer = self._rows = None
         if kind == "cosine":
-            self.Gc, self.g2, self.g2_max = G, None, 1.0
+            Gc, bias, self.g2_max = G, torch.zeros_like(G[:, 0]), 1.0
         else:
             self.mu = G.mean(0)
-            self.Gc = G - self.mu                               # (N, D)
-            self.g2 = (self.Gc * self.Gc).sum(1)                # (N,)
-            self.g2_max = self.g2.max()
+            Gc = G - self.mu                                    # (N, D)
+            bias = (Gc * Gc).sum(1)                             # ||g||^2
+            self.g2_max = bias.max()
+        pad = -self.n % BLOCK
+        self.Gc = torch.cat([Gc, Gc.new_zeros(pad, G.shape[1])])
+        self.bias = torch.cat([bias, bias.new_full((pad,), float("inf"))])
 
     def _out(self, Q):
         """The (c, N) block to write into, valid until the next chunk."""
@@ -133,30 +145,76 @@ class _Gallery:
         """
         out = self._out(Q)
         if self.kind == "cosine":                       # -cos
-            return torch.mm(Q, self.Gc.T, out=out).neg_(), 1.0
+            D = torch.addmm(self.bias[None, :], Q, self.Gc.T, alpha=-1.0,
+                            out=out)
+            return D, 1.0
         Qc = Q - self.mu
         q2 = (Qc * Qc).sum(1, keepdim=True)                     # (c, 1)
-        D = torch.addmm(self.g2[None, :], Qc, self.Gc.T, alpha=-2.0,
+        D = torch.addmm(self.bias[None, :], Qc, self.Gc.T, alpha=-2.0,
                         out=out)                                # (c, N)
         return D, q2 + self.g2_max
+
+
+def _smallest(D: torch.Tensor, m: int):
+    """Values (sorted) and columns of the m smallest entries of each row.
+
+    The same values as ``torch.topk(D, m, largest=False)``; among equal
+    values the columns may differ (the caller re-ranks). D's width is a
+    multiple of ``BLOCK``. On a CPU ``topk`` costs ~2 ns per entry, a
+    vectorised ``amin`` ~0.1 ns, so for wide rows the search is narrowed
+    first:
+
+    1. the minimum of every block of ``BLOCK`` columns;
+    2. the m blocks with the smallest minima; t = the largest of those m
+       minima. An entry below t lies in one of these blocks (its block's
+       minimum is below t, so the block is among the m), and the m
+       blocks hold at least m entries <= t;
+    3. the entries <= t of those m blocks (~m + a few per row) are the
+       candidates, and ``topk`` runs on them alone.
+
+    About twice as fast as one ``topk`` for 1 024 x 10 000 and m = 77.
+    Narrow rows (fewer than 4m blocks) and GPUs use ``topk`` directly.
+    """
+    c, width = D.shape
+    n_blocks = width // BLOCK
+    if n_blocks < 4 * m or D.device.type != "cpu":
+        return torch.topk(D, m, dim=1, largest=False)
+    blocks = D.view(c * n_blocks, BLOCK)                  # row-major blocks
+    mins = blocks.amin(1).view(c, n_blocks)
+    t, best = torch.topk(mins, m, dim=1, largest=False, sorted=False)
+    t = t.amax(1, keepdim=True)                                 # (c, 1)
+    first = torch.arange(c, device=D.device)[:, None] * n_blocks
+    near = torch.index_select(blocks, 0, (first + best).view(-1))
+    near = near.view(c, m * BLOCK)                 # the m blocks' entries
+    r, j = (near <= t).nonzero(as_tuple=True)              # row-major
+    counts = torch.bincount(r, minlength=c)                     # >= m
+    place = torch.arange(len(r), device=D.device) - \
+        (counts.cumsum(0) - counts)[r]                # position in its row
+    vals = D.new_full((c, int(counts.max())), float("inf"))
+    cols = torch.zeros(vals.shape, dtype=torch.int64, device=D.device)
+    vals[r, place] = near[r, j]
+    cols[r, place] = best[r, j // BLOCK] * BLOCK + j % BLOCK
+    v, pick = torch.topk(vals, m, dim=1, largest=False)
+    return v, cols.gather(1, pick)
 
 
 def _chunk_neighbors(Q, gallery, k, self_index, spare=8):
     """k nearest gallery items of the queries Q, exact, ties by index.
 
     The fast block finds candidates: every item within round-off of the
-    k-th smallest value. One ``topk`` of k + ``spare`` usually holds them
-    all (checked per row: its last value lies beyond the tolerance); rows
-    with more near-ties get a second, larger ``topk``.
+    k-th smallest value. One search for the k + ``spare`` smallest
+    usually holds them all (checked per row: its last value lies beyond
+    the tolerance); rows with more near-ties get a second, larger
+    ``topk``.
     """
-    D, scale = gallery.block(Q)                                 # (c, N)
-    N = D.shape[1]
+    D, scale = gallery.block(Q)                         # (c, N + padding)
     if self_index is not None:
         D[torch.arange(len(Q), device=D.device), self_index] = float("inf")
+    n_finite = gallery.n - (self_index is not None)     # selectable items
     tol = 4 * Q.shape[1] * torch.finfo(D.dtype).eps * scale
-    vals, cand = torch.topk(D, min(N, k + spare), dim=1, largest=False)
+    vals, cand = _smallest(D, min(n_finite, k + spare))
     limit = vals[:, k - 1:k] + tol                              # (c, 1)
-    if vals.shape[1] < N and not bool((vals[:, -1:] > limit).all()):
+    if vals.shape[1] < n_finite and not bool((vals[:, -1:] > limit).all()):
         m = int((D <= limit).sum(1).max())              # many near-ties
         cand = torch.topk(D, m, dim=1, largest=False).indices
     cand = cand.sort(1).values                          # by gallery index
