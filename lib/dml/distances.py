@@ -67,9 +67,11 @@ def sq_euclidean_matrix(A: torch.Tensor, B: torch.Tensor | None = None,
     # a2 + b2 - 2 A M B^T in one fused product and one in-place add
     d2 = torch.addmm(b2, AM, B.T, alpha=-2.0).add_(a2)  # (N, K)
     d2 = d2.clamp_min_(0.0) if not d2.requires_grad else d2.clamp_min(0.0)
-    if same:
+    if same and d2.requires_grad:
         eye = torch.eye(d2.shape[0], dtype=torch.bool, device=d2.device)
         d2 = d2.masked_fill(eye, 0.0)
+    elif same:                          # no graph to keep: in place
+        d2.fill_diagonal_(0.0)
     return d2
 
 

@@ -45,15 +45,19 @@ def hardest_negatives(D: torch.Tensor, neg: torch.Tensor):
     Returns (n_idx (B,), d_an (B,), has_neg (B,)); rows without a negative
     have d_an = +inf. Ties go to the smallest index (:func:`row_argmin`).
     """
-    d_an, n_idx = row_argmin(D.masked_fill(~neg, float("inf")))
+    d_an, n_idx = row_argmin(_negatives_only(D, neg))
     return n_idx, d_an, d_an < float("inf")      # distances are finite
 
 
-def _semihard_by_sort(D, pos, neg, margin):
+def _negatives_only(D, neg):
+    """D with every entry that is not a negative pair set to +inf."""
+    return D.masked_fill(~neg, float("inf"))
+
+
+def _semihard_by_sort(D, D_neg, pos, neg, margin):
     """Sort each anchor's negatives once; searchsorted every d_ap."""
     B = D.shape[0]
-    s, order = torch.sort(D.masked_fill(~neg, float("inf")), dim=1,
-                          stable=True)                        # (B, B)
+    s, order = torch.sort(D_neg, dim=1, stable=True)          # (B, B)
     n_neg = neg.sum(1)                                        # (B,)
     a, p = pos.nonzero(as_tuple=True)                         # (P,)
     rank = pos.cumsum(1)[a, p] - 1          # p is a's rank-th positive
@@ -68,10 +72,9 @@ def _semihard_by_sort(D, pos, neg, margin):
     return a, p, order[a, j], is_semi
 
 
-def _semihard_by_scan(D, pos, neg, margin, budget=2 ** 22):
+def _semihard_by_scan(D, D_neg, pos, neg, margin, budget=2 ** 22):
     """Scan each positive pair's row of negatives, in chunks of pairs."""
     B = D.shape[0]
-    D_neg = D.masked_fill(~neg, float("inf"))     # never a candidate
     a, p = pos.nonzero(as_tuple=True)                         # (P,)
     d_ap = D[a, p]                                            # (P,)
     n_semi = torch.zeros_like(a)
@@ -122,13 +125,18 @@ def semihard_negatives(D: torch.Tensor, pos: torch.Tensor,
     if method not in SEMIHARD_METHODS:
         raise ValueError(f"method={method!r} is not known; choose one of "
                          f"{', '.join(SEMIHARD_METHODS)}.")
+    return _semihard(D, _negatives_only(D, neg), pos, neg, margin, method)
+
+
+def _semihard(D, D_neg, pos, neg, margin, method):
+    """:func:`semihard_negatives` given D_neg = :func:`_negatives_only`."""
     if method == "auto":
         B = D.shape[0]
         n_pairs = int(pos.sum())
         method = "scan" if n_pairs <= B * max(1.0, math.log2(B)) else "sort"
     if method == "scan":
-        return _semihard_by_scan(D, pos, neg, margin)
-    return _semihard_by_sort(D, pos, neg, margin)
+        return _semihard_by_scan(D, D_neg, pos, neg, margin)
+    return _semihard_by_sort(D, D_neg, pos, neg, margin)
 
 
 class BatchHardMiner(Miner):
@@ -197,9 +205,11 @@ class SemiHardMiner(Miner):
     def mine(self, E, labels):
         D = dissimilarity_matrix(E, self.distance)              # (B, B)
         pos, neg = label_masks(labels)
-        a, p, n_semi, is_semi = semihard_negatives(
-            D, pos, neg, self.margin, self.method)              # (P,) each
-        n_hard, _, has_neg = hardest_negatives(D, neg)          # (B,) each
+        D_neg = _negatives_only(D, neg)            # shared by both searches
+        a, p, n_semi, is_semi = _semihard(
+            D, D_neg, pos, neg, self.margin, self.method)       # (P,) each
+        d_an, n_hard = row_argmin(D_neg)        # the hardest, per anchor
+        has_neg = d_an < float("inf")
         keep = is_semi if self.fallback == "skip" else has_neg[a]
         n = torch.where(is_semi, n_semi, n_hard[a])
         return a[keep], p[keep], n[keep]
