@@ -45,8 +45,11 @@ def multi_similarity_loss(S, pos_mask, neg_mask, alpha: float = 2.0,
     -------
     (B,) tensor: L_i (0 for an anchor without positives and negatives).
     """
-    pos = masked_logsumexp(-alpha * (S - base), pos_mask, 1, add_one=True)
-    neg = masked_logsumexp(beta * (S - base), neg_mask, 1, add_one=True)
+    # -alpha (S - base) and beta (S - base), one new (B, B) tensor each
+    pos = masked_logsumexp(S.mul(-alpha).add_(alpha * base), pos_mask, 1,
+                           add_one=True)
+    neg = masked_logsumexp(S.mul(beta).sub_(beta * base), neg_mask, 1,
+                           add_one=True)
     return pos / alpha + neg / beta                      # (B,)
 
 
