@@ -159,8 +159,7 @@ def _smallest(D: torch.Tensor, m: int):
     """Values (sorted) and columns of the m smallest entries of each row.
 
     The same values as ``torch.topk(D, m, largest=False)``; among equal
-    values the columns may differ (the caller re-ranks). D's width is a
-    multiple of ``BLOCK``. On a CPU ``topk`` costs ~2 ns per entry, a
+    values the columns may differ (the caller re-ranks). On a CPU ``topk`` costs ~2 ns per entry, a
     vectorised ``amin`` ~0.1 ns, so for wide rows the search is narrowed
     first:
 
@@ -173,11 +172,13 @@ def _smallest(D: torch.Tensor, m: int):
        candidates, and ``topk`` runs on them alone.
 
     About twice as fast as one ``topk`` for 1 024 x 10 000 and m = 77.
-    Narrow rows (fewer than 4m blocks) and GPUs use ``topk`` directly.
+    Narrow rows (fewer than 4m blocks), a width that is not a multiple of
+    ``BLOCK`` (the gallery block always is one) and GPUs use ``topk``.
     """
     c, width = D.shape
     n_blocks = width // BLOCK
-    if n_blocks < 4 * m or D.device.type != "cpu":
+    if n_blocks < 4 * m or width % BLOCK or not D.is_contiguous() or \
+            D.device.type != "cpu":
         return torch.topk(D, m, dim=1, largest=False)
     blocks = D.view(c * n_blocks, BLOCK)                  # row-major blocks
     mins = blocks.amin(1).view(c, n_blocks)
