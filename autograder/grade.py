@@ -83,20 +83,19 @@ def prepare_course(course: Path, timeout: int = 30,
 @contextlib.contextmanager
 def grading_env(env: dict):
     """Set (None: unset) environment variables, restore them afterwards."""
+    def apply(values):
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
     saved = {k: os.environ.get(k) for k in env}
     try:
-        for k, v in env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(env)
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        apply(saved)
 
 
 def nbgrader_api(course: Path):

@@ -290,6 +290,17 @@ def memory_limit(device) -> float:
     return PML_LIMIT
 
 
+def measure(make_fn, make_miner, x, y, repeats):
+    """One library's (median step time, peak memory, miner-alone time).
+
+    The miner time is None where the case has no miner.
+    """
+    fn = make_fn()
+    seconds, peak = time_it(fn, x, y, repeats), peak_bytes(fn, x, y)
+    mine = time_mining(make_miner(), x, y, repeats) if make_miner else None
+    return seconds, peak, mine
+
+
 def run(device, sizes, dims, repeats, cases, skip_pml):
     rows = []
     for name in cases:
@@ -302,29 +313,20 @@ def run(device, sizes, dims, repeats, cases, skip_pml):
                     print(f"| {name} | {B} | {D} | - | - | - | - | - | - | "
                           "- | ours missing in dml.losses |")
                     continue
+                t_o = m_o = t_p = m_p = None
                 if max_b is not None and B > max_b:
                     row["note"] = "ours skipped"
-                    t_o = m_o = None
                 else:
-                    fn = ours_f()
-                    t_o, m_o = time_it(fn, x, y, repeats), peak_bytes(
-                        fn, x, y)
-                    if miners:
-                        row["ours_mine"] = time_mining(miners[0](), x, y,
-                                                       repeats)
-                t_p = m_p = None
+                    t_o, m_o, row["ours_mine"] = measure(
+                        ours_f, miners and miners[0], x, y, repeats)
                 need = pml_bytes(name, B)
                 if skip_pml:
                     row["note"] = "pml not run"
                 elif need > memory_limit(device):
                     row["note"] = "pml skipped (OOM risk)"
                 else:
-                    fn = pml_f()
-                    t_p, m_p = time_it(fn, x, y, repeats), peak_bytes(
-                        fn, x, y)
-                    if miners:
-                        row["pml_mine"] = time_mining(miners[1](), x, y,
-                                                      repeats)
+                    t_p, m_p, row["pml_mine"] = measure(
+                        pml_f, miners and miners[1], x, y, repeats)
                 row.update(ours_ms=t_o, pml_ms=t_p, ours_mem=m_o,
                            pml_mem=m_p)
                 rows.append(row)

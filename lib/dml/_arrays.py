@@ -17,7 +17,8 @@ import torch
 
 __all__ = ["to_tensor", "to_numpy", "like_input", "check_matrix",
            "check_vector", "check_same_features", "check_labels",
-           "check_positive_int", "check_psd", "resolve_device"]
+           "check_positive_int", "check_psd", "check_choice",
+           "resolve_device"]
 
 
 def _float_dtype(t: torch.Tensor) -> torch.Tensor:
@@ -155,6 +156,18 @@ def check_labels(y, n_samples: int, name: str = "y",
     if device is not None:
         y = y.to(device)
     return y
+
+
+def check_choice(value, name: str, choices, *, alternative: str = ""):
+    """Require ``value`` to be one of ``choices`` (names of variants).
+
+    The message lists the choices, plus ``alternative`` (e.g. " or pass an
+    array") where something other than a name is also accepted.
+    """
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; choose one of "
+                         f"{', '.join(map(repr, choices))}{alternative}.")
+    return value
 
 
 def check_positive_int(value, name: str, *, maximum=None) -> int:

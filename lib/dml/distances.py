@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from ._arrays import (check_matrix, check_psd, check_same_features,
-                      like_input, to_tensor)
+from ._arrays import (check_choice, check_matrix, check_psd,
+                      check_same_features, like_input, to_tensor)
 
 __all__ = ["METRICS", "pairwise_distances", "paired_distances",
            "cosine_similarity", "mahalanobis", "project_psd", "l2_normalize",
@@ -117,9 +117,7 @@ def _two_sets(X, Y):
 
 
 def _check_metric(metric):
-    if metric not in METRICS:
-        raise ValueError(f"metric={metric!r} is not supported; choose one of "
-                         f"{', '.join(METRICS)}.")
+    check_choice(metric, "metric", METRICS)
 
 
 def _metric_matrix(M, W, Xt, name_m="M", name_w="W"):

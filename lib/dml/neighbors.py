@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._arrays import (check_labels, check_matrix, check_positive_int,
-                      check_psd, check_same_features, like_input, to_tensor)
+from ._arrays import (check_choice, check_labels, check_matrix,
+                      check_positive_int, check_psd, check_same_features,
+                      like_input, to_tensor)
 from .distances import METRICS
 
 __all__ = ["nearest_neighbors", "knn_predict", "knn_accuracy"]
@@ -159,9 +160,9 @@ def _smallest(D: torch.Tensor, m: int):
     """Values (sorted) and columns of the m smallest entries of each row.
 
     The same values as ``torch.topk(D, m, largest=False)``; among equal
-    values the columns may differ (the caller re-ranks). On a CPU ``topk`` costs ~2 ns per entry, a
-    vectorised ``amin`` ~0.1 ns, so for wide rows the search is narrowed
-    first:
+    values the columns may differ (the caller re-ranks). On a CPU
+    ``topk`` costs ~2 ns per entry, a vectorised ``amin`` ~0.1 ns, so for
+    wide rows the search is narrowed first:
 
     1. the minimum of every block of ``BLOCK`` columns;
     2. the m blocks with the smallest minima; t = the largest of those m
@@ -274,9 +275,7 @@ def nearest_neighbors(X_query, X_gallery=None, k: int = 5,
         check_same_features(Q, G, "X_query", "X_gallery")
         dtype = torch.promote_types(Q.dtype, G.dtype)
         Q, G = Q.to(dtype), G.to(Q.device, dtype)
-    if metric not in METRICS:
-        raise ValueError(f"metric={metric!r} is not supported; choose one of "
-                         f"{', '.join(METRICS)}.")
+    check_choice(metric, "metric", METRICS)
     n_avail = G.shape[0] - 1 if loo else G.shape[0]
     k = check_positive_int(k, "k")
     if k > n_avail:

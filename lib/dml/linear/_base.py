@@ -24,7 +24,8 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from .._arrays import check_labels, check_matrix, like_input, to_tensor
+from .._arrays import (check_choice, check_labels, check_matrix,
+                       like_input, to_tensor)
 
 __all__ = ["INITS", "check_supervised", "check_device",
            "check_map_and_points", "check_n_components", "chunk_rows",
@@ -137,10 +138,8 @@ def initial_transform(init, X: np.ndarray, y: np.ndarray, n_components,
                              f"n_components={n_components}; make them "
                              "agree (or leave n_components=None).")
         return W0
-    if init not in INITS:
-        raise ValueError(f"init={init!r} is not supported; choose one of "
-                         f"{', '.join(map(repr, INITS))} or pass an "
-                         "(n_components, n_features) array.")
+    check_choice(init, "init", INITS,
+                 alternative=" or pass an (n_components, n_features) array")
     L = check_n_components(n_components, D)
     n_classes = len(np.unique(y))
     if init == "auto":

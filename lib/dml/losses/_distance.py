@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 
+from .._arrays import check_choice
 from ..distances import (cosine_matrix, euclidean_matrix, l2_normalize,
                          safe_sqrt, sq_euclidean_matrix)
 
@@ -35,10 +36,7 @@ SIMILARITIES = ("cosine", "dot", "euclidean", "sqeuclidean")
 
 def check_distance(distance: str, allowed=DISTANCES) -> str:
     """Return ``distance`` if it is one of ``allowed``, else raise."""
-    if distance not in allowed:
-        raise ValueError(f"distance={distance!r} is not supported here; "
-                         f"choose one of {', '.join(map(repr, allowed))}.")
-    return distance
+    return check_choice(distance, "distance", allowed)
 
 
 def _maybe_normalize(X: torch.Tensor, normalize: bool) -> torch.Tensor:

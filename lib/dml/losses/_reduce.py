@@ -23,6 +23,8 @@ import math
 
 import torch
 
+from .._arrays import check_choice
+
 __all__ = ["REDUCTIONS", "check_reduction", "reduce_terms", "zero_loss",
            "masked_logsumexp"]
 
@@ -31,10 +33,7 @@ REDUCTIONS = ("mean_nonzero", "mean", "sum", "none")
 
 def check_reduction(reduction: str, allowed=REDUCTIONS) -> str:
     """Return ``reduction`` if it is one of ``allowed``, else raise."""
-    if reduction not in allowed:
-        raise ValueError(f"reduction={reduction!r} is not supported; choose "
-                         f"one of {', '.join(map(repr, allowed))}.")
-    return reduction
+    return check_choice(reduction, "reduction", allowed)
 
 
 def zero_loss(reference: torch.Tensor) -> torch.Tensor:

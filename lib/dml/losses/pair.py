@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._arrays import like_input, to_tensor
+from .._arrays import check_choice, like_input, to_tensor
 from ._distance import DISTANCES, check_distance, distance_matrix
 from ._reduce import check_reduction, reduce_terms
 from ._tuples import as_pairs, check_batch
@@ -35,10 +35,7 @@ CONTRASTIVE_FORMS = ("hadsell", "margin_on_d2", "linear")
 
 
 def _check_form(form: str) -> str:
-    if form not in CONTRASTIVE_FORMS:
-        raise ValueError(f"form={form!r} is not a contrastive variant; "
-                         f"choose one of {', '.join(CONTRASTIVE_FORMS)}.")
-    return form
+    return check_choice(form, "form", CONTRASTIVE_FORMS)
 
 
 def contrastive_loss(d, same, margin: float = 1.0, *,

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import torch
 
-from .._arrays import check_labels, check_matrix, to_numpy, to_tensor
+from .._arrays import (check_choice, check_labels, check_matrix, to_numpy,
+                       to_tensor)
 from ..distances import cosine_matrix, sq_euclidean_matrix
 
 __all__ = ["DISTANCES", "check_distance", "check_margin",
@@ -42,10 +43,7 @@ DISTANCES = ("euclidean", "sqeuclidean", "cosine")
 
 def check_distance(distance: str) -> str:
     """Require one of :data:`DISTANCES`."""
-    if distance not in DISTANCES:
-        raise ValueError(f"distance={distance!r} is not supported by the "
-                         f"miners; choose one of {', '.join(DISTANCES)}.")
-    return distance
+    return check_choice(distance, "distance", DISTANCES)
 
 
 def check_margin(margin, name: str = "margin", allow_none=False):

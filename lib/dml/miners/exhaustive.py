@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from .._arrays import check_choice
 from ._base import (Miner, auto_chunk, check_margin, dissimilarity_matrix,
                     label_masks)
 
@@ -142,11 +143,8 @@ class TripletMarginMiner(Miner):
                  chunk_size: int | None = None):
         super().__init__(distance)
         self.margin = check_margin(margin)
-        if type_of_triplets not in TRIPLET_MARGIN_TYPES:
-            raise ValueError(f"type_of_triplets={type_of_triplets!r} is not "
-                             f"known; choose one of "
-                             f"{', '.join(TRIPLET_MARGIN_TYPES)}.")
-        self.type_of_triplets = type_of_triplets
+        self.type_of_triplets = check_choice(
+            type_of_triplets, "type_of_triplets", TRIPLET_MARGIN_TYPES)
         self.chunk_size = (None if chunk_size is None
                            else auto_chunk(1, chunk_size))
 

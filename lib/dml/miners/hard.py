@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from .._arrays import check_choice
 from ._base import Miner, check_margin, dissimilarity_matrix, label_masks
 
 __all__ = ["BatchHardMiner", "SemiHardMiner", "HardestNegativeMiner",
@@ -122,9 +123,7 @@ def semihard_negatives(D: torch.Tensor, pos: torch.Tensor,
     row-major order, their candidate negative and whether it is semi-hard
     (a candidate exists and d_an < d_ap + margin).
     """
-    if method not in SEMIHARD_METHODS:
-        raise ValueError(f"method={method!r} is not known; choose one of "
-                         f"{', '.join(SEMIHARD_METHODS)}.")
+    check_choice(method, "method", SEMIHARD_METHODS)
     return _semihard(D, _negatives_only(D, neg), pos, neg, margin, method)
 
 
@@ -194,13 +193,8 @@ class SemiHardMiner(Miner):
                  fallback: str = "hardest", method: str = "auto"):
         super().__init__(distance)
         self.margin = check_margin(margin)
-        if fallback not in FALLBACKS:
-            raise ValueError(f"fallback={fallback!r} is not known; choose "
-                             f"one of {', '.join(FALLBACKS)}.")
-        if method not in SEMIHARD_METHODS:
-            raise ValueError(f"method={method!r} is not known; choose one "
-                             f"of {', '.join(SEMIHARD_METHODS)}.")
-        self.fallback, self.method = fallback, method
+        self.fallback = check_choice(fallback, "fallback", FALLBACKS)
+        self.method = check_choice(method, "method", SEMIHARD_METHODS)
 
     def mine(self, E, labels):
         D = dissimilarity_matrix(E, self.distance)              # (B, B)
