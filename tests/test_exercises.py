@@ -18,6 +18,7 @@ import ast
 import html
 import json
 import re
+import runpy
 import sys
 from pathlib import Path
 
@@ -34,33 +35,11 @@ HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS",
                     re.S)
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 
-# The issue's list: assignment -> {function: its parameters (with defaults)}
-REQUIRED = {
-    "ex1_distances": {
-        "euclidean_distance": "a, b", "cosine_distance": "a, b",
-        "pairwise_sq_euclidean": "X, Y"},
-    "ex2_linear": {
-        "mahalanobis_distance": "x, y, M",
-        "lmnn_loss_grad": "W, X, y, targets, mu=0.5, margin=1.0",
-        "nca_probabilities": "W, X"},
-    "ex3_losses": {
-        "contrastive_loss": "d, same, margin=1.0",
-        "triplet_loss": "d_ap, d_an, margin=0.2",
-        "npairs_loss": "anchor, positive, negatives"},
-    "ex4_mining": {
-        "classify_triplets": "d_ap, d_an, margin",
-        "batch_hard_triplet_loss": "D, labels, margin"},
-    "ex5_multitask": {
-        "multitask_loss": "losses, weights",
-        "dominant_task": "losses, weights"},
-    "ex6_evaluation": {
-        "tpr_fpr": "tp, fp, tn, fn", "roc_points": "scores, same",
-        "tpr_at_fpr": "scores, same, target_fpr",
-        "recall_at_k": "D, labels, k"},
-    "ex7_weak": {
-        "uniformity_penalty": "logits, C",
-        "neighborhood_purity": "X, y, k"},
-}
+# Each assignment's promised functions and typical mistakes live in
+# tests/exercise_cases/<assignment>.py (FUNCTIONS, MISTAKES).
+CASES = {p.stem: runpy.run_path(str(p))
+         for p in sorted((ROOT / "tests" / "exercise_cases").glob("ex*.py"))}
+REQUIRED = {a: c["FUNCTIONS"] for a, c in CASES.items()}
 
 
 def load(path: Path) -> dict:
@@ -250,129 +229,9 @@ def test_reference_solution_passes_every_test_cell(assignment):
 MISTAKES = {
     # (assignment, label): (replacements by solution cell id,
     #                       test cells that must fail)
-    ("ex1_distances", "squared instead of plain distance"): ({
-        "euclidean_distance": """
-def euclidean_distance(a, b):
-    return float(((a - b) ** 2).sum())"""}, {"test_euclidean_distance"}),
-    ("ex1_distances", "plain instead of squared distances"): ({
-        "pairwise_sq_euclidean": """
-def pairwise_sq_euclidean(X, Y):
-    G = (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None] - 2 * X @ Y.T
-    return np.sqrt(np.maximum(G, 0))"""},
-        {"test_pairwise_sq_euclidean_values"}),
-    ("ex1_distances", "a Python loop"): ({
-        "pairwise_sq_euclidean": """
-def pairwise_sq_euclidean(X, Y):
-    D = np.empty((len(X), len(Y)))
-    for i in range(len(X)):
-        D[i] = ((X[i] - Y) ** 2).sum(1)
-    return D"""}, {"test_pairwise_sq_euclidean_is_vectorised"}),
-    ("ex1_distances", "mutates its input"): ({
-        "pairwise_sq_euclidean": """
-def pairwise_sq_euclidean(X, Y):
-    x2, y2 = (X * X).sum(1)[:, None], (Y * Y).sum(1)[None]
-    X *= -2.0
-    return np.maximum(x2 + y2 + X @ Y.T, 0)"""},
-        {"test_pairwise_sq_euclidean_keeps_inputs",
-         "test_pairwise_sq_euclidean_values"}),
-    ("ex2_linear", "squared Mahalanobis"): ({
-        "mahalanobis_distance": """
-def mahalanobis_distance(x, y, M):
-    return float((x - y) @ M @ (x - y))"""}, {"test_mahalanobis_distance"}),
-    ("ex2_linear", "hinge dropped"): ({
-        "lmnn_loss_grad": """
-def lmnn_loss_grad(W, X, y, targets, mu=0.5, margin=1.0):
-    Z = X @ W.T
-    d2 = ((Z[:, None] - Z[None]) ** 2).sum(-1)
-    loss = 0.0
-    for i in range(len(X)):
-        for j in targets[i]:
-            loss += (1 - mu) * d2[i, j]
-            for l in range(len(X)):
-                if y[l] != y[i]:
-                    loss += mu * (margin + d2[i, j] - d2[i, l])
-    return loss, np.zeros_like(W)"""},
-        {"test_lmnn_loss", "test_lmnn_hinge", "test_lmnn_gradient"}),
-    ("ex2_linear", "naive softmax"): ({
-        "nca_probabilities": """
-def nca_probabilities(W, X):
-    Z = X @ W.T
-    E = np.exp(-((Z[:, None] - Z[None]) ** 2).sum(-1))
-    np.fill_diagonal(E, 0.0)
-    return E / E.sum(1, keepdims=True)"""},
-        {"test_nca_probabilities_stable"}),
-    ("ex3_losses", "hinge dropped"): ({
-        "contrastive_loss": """
-def contrastive_loss(d, same, margin=1.0):
-    s = np.asarray(same, dtype=float)
-    return s * d ** 2 + (1 - s) * (margin - d) ** 2"""},
-        {"test_contrastive_loss", "test_contrastive_hinge"}),
-    ("ex3_losses", "squared distances"): ({
-        "triplet_loss": """
-def triplet_loss(d_ap, d_an, margin=0.2):
-    return np.maximum(np.square(d_ap) - np.square(d_an) + margin, 0.0)"""},
-        {"test_triplet_loss"}),
-    ("ex3_losses", "naive log(sum(exp))"): ({
-        "npairs_loss": """
-def npairs_loss(anchor, positive, negatives):
-    s_p, s_n = anchor @ positive, negatives @ anchor
-    return float(np.log(np.exp(s_p) + np.exp(s_n).sum()) - s_p)"""},
-        {"test_npairs_loss_stable"}),
-    ("ex4_mining", "> vs >= at a boundary"): ({
-        "classify_triplets": """
-def classify_triplets(d_ap, d_an, margin):
-    return np.where(d_an <= d_ap, "hard",
-                    np.where(d_an <= d_ap + margin, "semi-hard", "easy"))"""},
-        {"test_classify_triplets_boundaries"}),
-    ("ex4_mining", "anchor as its own positive"): ({
-        "batch_hard_triplet_loss": """
-def batch_hard_triplet_loss(D, labels, margin):
-    same = labels[:, None] == labels[None, :]
-    d_ap = np.where(same, D, -np.inf).max(1)
-    d_an = np.where(~same, D, np.inf).min(1)
-    return float(np.maximum(d_ap - d_an + margin, 0)[(~same).any(1)].mean())
-"""}, {"test_batch_hard_skips_anchors_without_positive"}),
-    ("ex5_multitask", "weights ignored"): ({
-        "dominant_task": """
-def dominant_task(losses, weights):
-    return max(losses, key=losses.get)"""}, {"test_dominant_task"}),
-    ("ex5_multitask", "mutates its input"): ({
-        "multitask_loss": """
-def multitask_loss(losses, weights):
-    total = 0.0
-    while weights:
-        t, w = weights.popitem()
-        total += w * losses[t]
-    return total"""}, {"test_multitask_loss_keeps_inputs",
-                       "test_multitask_loss"}),
-    ("ex6_evaluation", "< instead of <="): ({
-        "tpr_at_fpr": """
-def tpr_at_fpr(scores, same, target_fpr):
-    fpr, tpr = roc_points(scores, same)
-    return float(tpr[fpr < target_fpr].max())"""},
-        {"test_tpr_at_fpr_boundary", "test_tpr_at_fpr"}),
-    ("ex6_evaluation", "query counted as its own neighbour"): ({
-        "recall_at_k": """
-def recall_at_k(D, labels, k):
-    nearest = np.argsort(D, axis=1, kind="stable")[:, :k]
-    return float((labels[nearest] == labels[:, None]).any(1).mean())"""},
-        {"test_recall_at_k", "test_recall_at_k_leaves_query_out"}),
-    ("ex7_weak", "naive softmax"): ({
-        "uniformity_penalty": """
-def uniformity_penalty(logits, C):
-    P = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    p = P.mean(0)
-    return float(np.sum(p * np.log(C * p)))"""},
-        {"test_uniformity_penalty_stable"}),
-    ("ex7_weak", "point counted as its own neighbour"): ({
-        "neighborhood_purity": """
-def neighborhood_purity(X, y, k):
-    D = ((X[:, None] - X[None]) ** 2).sum(-1)
-    nearest = np.argsort(D, axis=1, kind="stable")[:, :k]
-    return float((y[nearest] == y[:, None]).mean())"""},
-        {"test_neighborhood_purity",
-         "test_neighborhood_purity_leaves_point_out"}),
-}
+    (a, label): (replace, set(expected))
+    for a, c in CASES.items()
+    for label, (replace, expected) in c["MISTAKES"].items()}
 
 
 @pytest.mark.parametrize("key", sorted(MISTAKES), ids=" / ".join)
