@@ -46,10 +46,15 @@ def book_html(tmp_path_factory):
     """Build the book once per test session (README command 1's build
     step, into a temporary folder) and return its _build/html folder.
 
+    DML_BOOK_HTML=<folder> skips the build and serves that folder instead
+    (for a developer re-running the browser tests; CI never sets it).
+
     The build is given a repository and a hub, as an instructor would
     (README, "For instructors"), so that the launch buttons can be checked;
     example.edu is reserved for examples and never contacted.
     """
+    if os.environ.get("DML_BOOK_HTML"):    # a developer's quick re-run
+        return pathlib.Path(os.environ["DML_BOOK_HTML"])
     out = tmp_path_factory.mktemp("book")
     env = dict(os.environ, BOOK_OUT=str(out), **LAUNCH_ENV)
     run = subprocess.run(["bash", str(ROOT / "scripts" / "book.sh")],

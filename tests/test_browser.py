@@ -174,3 +174,98 @@ def test_search_finds_the_lmnn_chapter_for_impostor(browser, site):
     page.close()
     assert any("02_linear" in h for h in hrefs), hrefs
     assert problems == [], problems
+
+
+WIDTHS = {"phone": 390, "desktop": 1366}
+
+
+def _visible(page, selector):
+    return page.evaluate(
+        "s => Array.from(document.querySelectorAll(s)).filter(e => {"
+        " const r = e.getBoundingClientRect(), st = getComputedStyle(e);"
+        " return r.width > 0 && r.height > 0 && st.visibility !== 'hidden'"
+        " && st.display !== 'none' && st.opacity !== '0'; }).length",
+        selector)
+
+
+def _open_at(browser, site, path, width):
+    page, problems = open_page(browser, site, path)
+    page.set_viewport_size({"width": width, "height": 844})
+    page.wait_for_timeout(300)
+    return page, problems
+
+
+def _click_visible(page, selector):
+    for button in page.locator(selector).all():
+        if button.is_visible():
+            button.click()
+            page.wait_for_timeout(500)     # the sidebars' transition
+            return
+    raise AssertionError(f"no visible {selector}")
+
+
+def test_phone_navigation_opens_and_closes_both_sidebars(browser, site):
+    page, problems = _open_at(browser, site,
+                              "book/chapters/02_linear.html", 390)
+    for side in ["primary", "secondary"]:
+        modal = f"#pst-{side}-sidebar-modal"
+        assert not page.evaluate(f"document.querySelector('{modal}').open")
+        _click_visible(page, f"button.{side}-toggle")
+        assert page.evaluate(f"document.querySelector('{modal}').open"), \
+            f"the {side} sidebar did not open at 390 px"
+        links = page.locator(f"{modal} a")
+        assert any(a.is_visible() for a in links.all()), side
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(300)
+        assert not page.evaluate(f"document.querySelector('{modal}').open")
+    assert problems == [], problems
+    page.close()
+
+
+def test_desktop_menu_button_hides_and_shows_the_contents(browser, site):
+    page, problems = _open_at(browser, site,
+                              "book/chapters/02_linear.html", 1366)
+    sidebar = "#pst-primary-sidebar"
+    assert _visible(page, sidebar) == 1
+    assert _visible(page, "#pst-secondary-sidebar") == 1   # on this page
+    _click_visible(page, "button.primary-toggle")
+    assert _visible(page, sidebar) == 0, "the menu button did not hide it"
+    assert not page.evaluate(
+        "document.querySelector('#pst-primary-sidebar-modal').open")
+    _click_visible(page, "button.primary-toggle")
+    assert _visible(page, sidebar) == 1
+    assert problems == [], problems
+    page.close()
+
+
+def test_no_tooltip_stays_over_a_tapped_button(browser, site):
+    context = browser.new_context(viewport={"width": 390, "height": 844},
+                                  has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(site + "book/chapters/01_distances.html",
+              wait_until="networkidle")
+    for selector in ["button.search-button", "button.theme-switch-button"]:
+        for button in page.locator(selector).all():
+            if button.is_visible():
+                button.tap()
+                page.wait_for_timeout(400)
+                page.keyboard.press("Escape")
+                page.wait_for_timeout(200)
+                assert _visible(page, ".tooltip") == 0, selector
+    context.close()
+
+
+@pytest.mark.parametrize("device", sorted(WIDTHS))
+def test_screenshots_of_every_chapter(browser, site, device):
+    """Full-page screenshots at phone and desktop width, for a person to
+    look at (_build/screenshots/); the page must not be wider than the
+    screen."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    width = WIDTHS[device]
+    for path in [p for p in toc_pages() if "/chapters/" in p]:
+        page, _ = _open_at(browser, site, path, width)
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, (path, device, scroll)
+        name = pathlib.Path(path).stem + f"_{device}.png"
+        page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+        page.close()
