@@ -25,5 +25,8 @@ if [ -n "${DML_REPOSITORY_URL:-}" ]; then
   config=.launch_config.yml
   python scripts/book_config.py "$config"
 fi
-jupyter-book build . -W -n --keep-going --config "$config" --path-output "$out"
+# Explorers become precomputed frames behind HTML controls (no kernel in a
+# static page: lib/dml/widgets/_static.py).
+DML_STATIC_EXPLORERS=1 \
+  jupyter-book build . -W -n --keep-going --config "$config" --path-output "$out"
 echo "== book built in $(( $(date +%s) - s )) s: $out/_build/html/index.html"

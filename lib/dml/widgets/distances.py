@@ -21,6 +21,9 @@ class NoiseWeightExplorer(Explorer):
     distance that the noise descriptors supply at that w.
     """
 
+    # the static book: from the oracle (w = 0) to Euclidean (w = 1)
+    STATIC_GRID = {"w": [0.0, 0.1, 0.25, 0.5, 0.75, 1.0], "k": [1, 5, 15]}
+
     def __init__(self, n_seeds: int = 5, grid: int = 11):
         import ipywidgets as widgets
         self.weights = np.linspace(0.0, 1.0, grid)

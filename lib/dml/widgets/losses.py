@@ -21,6 +21,9 @@ class LossLandscapeExplorer(Explorer):
     every triplet above it costs nothing.
     """
 
+    # the static book: 4 margins x 3 contrastive forms x 3 triplet losses
+    STATIC_GRID = {"margin": [0.0, 0.5, 1.0, 1.5]}
+
     def __init__(self, d_max: float = 2.0, n_grid: int = 201):
         import ipywidgets as widgets
         self.d = np.linspace(0.0, d_max, n_grid)
