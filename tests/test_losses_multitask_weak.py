@@ -5,27 +5,26 @@ import numpy as np
 import pytest
 import torch
 
-from dml.losses import (ContrastiveLoss, MultiTaskLoss, dominant_task,
-                        locality_penalty, multitask_loss, tsne_affinities,
-                        uniformity_penalty, weak_contrastive_loss)
+from dml.losses import (ContrastiveLoss, MultiTaskLoss, dominant_by_gradient,
+                        locality_penalty, multitask_loss, pcgrad,
+                        task_gradient_norms, task_gradients, tsne_affinities,
+                        uncertainty_optimum, uniformity_penalty,
+                        weak_contrastive_loss, weighted_gradient_norms)
 
-SEED_003 = {"cls": 2.5, "seg": 0.8, "triplet": 0.3}
-WEIGHTS_003 = {"cls": 1.0, "seg": 2.0, "triplet": 5.0}
+WORKED = {"cls": 2.5, "seg": 0.8, "triplet": 0.3}
+WORKED_WEIGHTS = {"cls": 1.0, "seg": 2.0, "triplet": 5.0}
 
 
 # ---------------------------------------------------------------- multitask
-def test_seed_003_question_3():
+def test_worked_example_weighted_sum():
     # 1.0 * 2.5 + 2.0 * 0.8 + 5.0 * 0.3 = 2.5 + 1.6 + 1.5 = 5.6
-    assert multitask_loss(SEED_003, WEIGHTS_003) == pytest.approx(5.6)
-    assert dominant_task(SEED_003, WEIGHTS_003) == "cls"
-    assert dominant_task(SEED_003, {"cls": 0.5, "seg": 2.0,
-                                    "triplet": 5.0}) == "seg"
+    assert multitask_loss(WORKED, WORKED_WEIGHTS) == pytest.approx(5.6)
 
 
 def test_fixed_module_is_the_hand_sum_and_keeps_the_terms():
     losses = {k: torch.tensor(v, requires_grad=True)
-              for k, v in SEED_003.items()}
-    mtl = MultiTaskLoss(WEIGHTS_003)
+              for k, v in WORKED.items()}
+    mtl = MultiTaskLoss(WORKED_WEIGHTS)
     total = mtl(losses)
     assert total.item() == pytest.approx(5.6)
     assert mtl.last_terms == pytest.approx({"cls": 2.5, "seg": 1.6,
@@ -36,7 +35,7 @@ def test_fixed_module_is_the_hand_sum_and_keeps_the_terms():
 
 
 def test_uncertainty_weights_are_learnable_and_follow_the_formula():
-    mtl = MultiTaskLoss(WEIGHTS_003, weighting="uncertainty")
+    mtl = MultiTaskLoss(WORKED_WEIGHTS, weighting="uncertainty")
     s = mtl.log_vars
     assert isinstance(s, torch.nn.Parameter) and s.requires_grad
     # starts at exp(-s_t) = w_t
@@ -44,9 +43,9 @@ def test_uncertainty_weights_are_learnable_and_follow_the_formula():
                           torch.tensor([1.0, 2.0, 5.0]))
     with torch.no_grad():
         s.copy_(torch.tensor([0.3, -0.2, 1.1]))
-    losses = {k: torch.tensor(v) for k, v in SEED_003.items()}
+    losses = {k: torch.tensor(v) for k, v in WORKED.items()}
     total = mtl(losses)
-    ref = sum(math.exp(-st) * SEED_003[k] + st
+    ref = sum(math.exp(-st) * WORKED[k] + st
               for k, st in zip(["cls", "seg", "triplet"], [0.3, -0.2, 1.1]))
     assert total.item() == pytest.approx(ref, rel=1e-6)
     total.backward()
@@ -56,6 +55,19 @@ def test_uncertainty_weights_are_learnable_and_follow_the_formula():
     opt = torch.optim.SGD(mtl.parameters(), lr=0.1)
     opt.step()
     assert not torch.allclose(s.detach(), torch.tensor([0.3, -0.2, 1.1]))
+
+
+def test_uncertainty_module_reaches_the_regression_optimum():
+    # minimising exp(-s) L + s over s alone ends at s = log L
+    L = {"a": torch.tensor(0.2), "b": torch.tensor(3.0)}
+    mtl = MultiTaskLoss({"a": 1.0, "b": 1.0}, weighting="uncertainty")
+    opt = torch.optim.Adam(mtl.parameters(), lr=0.05)
+    for _ in range(2000):
+        opt.zero_grad()
+        mtl(L).backward()
+        opt.step()
+    ref = uncertainty_optimum(np.array([0.2, 3.0]), "regression")
+    assert np.allclose(mtl.log_vars.detach().numpy(), ref, atol=1e-3)
 
 
 def test_multitask_names_must_match():
@@ -73,6 +85,134 @@ def test_a_fixed_weight_of_zero_switches_a_task_off():
     mtl = MultiTaskLoss({"cls": 1.0, "triplet": 0.0})
     total = mtl({"cls": torch.tensor(2.0), "triplet": torch.tensor(9.0)})
     assert total.item() == 2.0 and mtl.last_terms["triplet"] == 0.0
+
+
+# ------------------------------------------------------ per-task gradients
+def _two_head_net(seed):
+    torch.manual_seed(seed)
+    backbone = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(),
+                                   torch.nn.Linear(4, 3)).double()
+    heads = [torch.nn.Linear(3, 1).double() for _ in range(2)]
+    x = torch.randn(7, 5, dtype=torch.float64)
+    z = backbone(x)
+    losses = {"a": (heads[0](z) ** 2).mean(),
+              "b": torch.nn.functional.softplus(heads[1](z)).mean()}
+    return backbone, losses
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_task_gradients_equal_one_backward_per_task(seed):
+    backbone, losses = _two_head_net(seed)
+    params = list(backbone.parameters())
+    grads = task_gradients(losses, params)
+    weights = {"a": 0.5, "b": 3.0}
+    norms = task_gradient_norms(losses, params, weights)
+    for name, L in losses.items():                 # plain loop: backward
+        for p in params:
+            p.grad = None
+        L.backward(retain_graph=True)
+        ref = torch.cat([p.grad.reshape(-1) for p in params])
+        assert torch.allclose(grads[name], ref)
+        assert norms[name] == pytest.approx(
+            weights[name] * math.sqrt(sum(float(v) ** 2 for v in ref)))
+    raw = task_gradient_norms(losses, params)      # weights default to 1
+    assert raw["b"] == pytest.approx(norms["b"] / 3.0)
+    # the gradient of the weighted sum is the sum of the weighted g_t
+    for p in params:
+        p.grad = None
+    multitask_loss(losses, weights).backward()
+    total = torch.cat([p.grad.reshape(-1) for p in params])
+    assert torch.allclose(total, 0.5 * grads["a"] + 3.0 * grads["b"])
+
+
+def test_a_zero_loss_has_a_zero_gradient():
+    backbone, losses = _two_head_net(0)
+    z = backbone(torch.randn(4, 5, dtype=torch.float64))
+    losses["hinge"] = torch.relu(-z.abs().sum() - 1.0)      # flat: 0
+    losses["const"] = torch.tensor(0.0)                     # no graph
+    norms = task_gradient_norms(losses, backbone.parameters())
+    assert norms["hinge"] == 0.0 and norms["const"] == 0.0
+    assert norms["a"] > 0 and norms["b"] > 0
+
+
+def test_task_gradients_errors():
+    backbone, losses = _two_head_net(1)
+    with pytest.raises(ValueError, match=r"missing losses for \['c'\], "
+                                         r"no weight for \['b'\]"):
+        task_gradient_norms(losses, backbone.parameters(),
+                            {"a": 1.0, "c": 1.0})
+    with pytest.raises(ValueError, match="shared_params is empty"):
+        task_gradients(losses, [])
+    with pytest.raises(ValueError, match=r"losses\['v'\] must be a scalar"):
+        task_gradients({"v": torch.ones(3)}, backbone.parameters())
+
+
+def test_weighted_gradient_norms_and_dominant_task():
+    rng = np.random.default_rng(0)
+    grads = {"cls": rng.normal(size=(3, 4)), "seg": rng.normal(size=12),
+             "triplet": torch.tensor(rng.normal(size=5))}
+    weights = {"triplet": 2.0, "cls": 0.5, "seg": 1.0}
+    out = weighted_gradient_norms(grads, weights)
+    for k in weights:                                # plain loop
+        g = np.asarray(grads[k]).ravel()
+        ref = math.sqrt(sum((weights[k] * v) ** 2 for v in g))
+        assert out[k] == pytest.approx(ref)
+    assert dominant_by_gradient(grads, weights) == max(out, key=out.get)
+    # a small loss can have the largest gradient: the weight decides
+    g = {"cls": np.array([0.16, 0.0]), "triplet": np.array([0.0, 0.5])}
+    assert dominant_by_gradient(g, {"cls": 1.0, "triplet": 1.0}) == "triplet"
+    assert dominant_by_gradient(g, {"cls": 4.0, "triplet": 1.0}) == "cls"
+    with pytest.raises(ValueError, match=r"missing grads for \['seg'\]"):
+        weighted_gradient_norms({"cls": g["cls"]}, {"cls": 1.0, "seg": 1.0})
+
+
+# ------------------------------------------------------------- uncertainty
+@pytest.mark.parametrize("kind, term", [
+    ("regression", lambda L, s: 0.5 * np.exp(-s) * L + 0.5 * s),
+    ("classification", lambda L, s: np.exp(-s) * L + 0.5 * s)])
+def test_uncertainty_optimum_minimises_the_term(kind, term):
+    L = np.array([0.05, 0.3, 1.0, 2.5])
+    s_star = uncertainty_optimum(L, kind)
+    grid = np.linspace(-8, 8, 160001)                 # step 1e-4
+    for Lt, st in zip(L, s_star):                     # plain grid search
+        assert grid[np.argmin(term(Lt, grid))] == pytest.approx(st,
+                                                                abs=2e-4)
+    scale = 1.0 if kind == "regression" else 2.0
+    assert np.allclose(np.exp(-s_star), 1 / (scale * L))
+    assert isinstance(uncertainty_optimum(2.0, kind), float)
+    assert torch.is_tensor(uncertainty_optimum(torch.tensor([2.0]), kind))
+
+
+def test_uncertainty_optimum_errors():
+    with pytest.raises(ValueError, match="L must be > 0"):
+        uncertainty_optimum(np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="kind='ranking' is not supported"):
+        uncertainty_optimum(1.0, "ranking")
+
+
+# ------------------------------------------------------------------ PCGrad
+def test_pcgrad_projects_only_conflicting_gradients():
+    g1, g2 = np.array([1.0, -2.0, 0.5]), np.array([0.0, 1.0, 0.0])
+    out = pcgrad(g1, g2)                             # g1 . g2 = -2 < 0
+    assert np.allclose(out, [1.0, 0.0, 0.5]) and out @ g2 == pytest.approx(0)
+    assert np.array_equal(pcgrad(-g1, g2), -g1)     # no conflict
+    assert np.array_equal(pcgrad(g1, np.zeros(3)), g1)
+    with pytest.raises(ValueError, match="same shape"):
+        pcgrad(g1, np.ones(4))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pcgrad_is_the_loop_row_by_row(seed):
+    rng = np.random.default_rng(seed)
+    G1, G2 = rng.normal(size=(20, 6)), rng.normal(size=(20, 6))
+    out = pcgrad(G1, G2)
+    for a, b, o in zip(G1, G2, out):                 # plain loop
+        d = sum(x * y for x, y in zip(a, b))
+        ref = a - d / sum(y * y for y in b) * b if d < 0 else a
+        assert np.allclose(o, ref)
+        assert o @ b >= -1e-12                       # never conflicts
+    t = pcgrad(torch.tensor(G1), torch.tensor(G2))
+    assert torch.is_tensor(t) and np.allclose(t.numpy(), out)
 
 
 # --------------------------------------------------------------- uniformity

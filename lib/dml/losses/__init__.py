@@ -14,8 +14,9 @@ two; each docstring lists where our defaults differ from theirs.
     multi_similarity.py  multi-similarity (Wang et al., 2019)
     proxy.py             proxy-anchor (Kim et al., 2020)
     arcface.py           additive angular margin (Deng et al., 2019)
-    multitask.py         fixed and uncertainty-weighted sums of losses
-    weak.py              uniformity and locality penalties (seed 004)
+    multitask.py         weighted sums of losses, per-task gradients,
+                         uncertainty weights, PCGrad
+    weak.py              uniformity and locality penalties (Chen & Verma)
     _tuples.py           pairs, triplets and their conversions
     _distance.py         distance / similarity by name, and its direction
     _reduce.py           reductions and a masked, stable logsumexp
@@ -28,7 +29,10 @@ from ._tuples import (all_pairs, all_triplets, anchor_chunks,
 from .arcface import ArcFaceLoss, arcface_loss
 from .lifted import LiftedStructureLoss, lifted_structure_loss
 from .multi_similarity import MultiSimilarityLoss, multi_similarity_loss
-from .multitask import MultiTaskLoss, dominant_task, multitask_loss
+from .multitask import (MultiTaskLoss, dominant_by_gradient,
+                        multitask_loss, pcgrad, task_gradient_norms,
+                        task_gradients, uncertainty_optimum,
+                        weighted_gradient_norms)
 from .pair import ContrastiveLoss, contrastive_loss
 from .proxy import ProxyAnchorLoss, proxy_anchor_loss
 from .softmax import NPairsLoss, NTXentLoss, info_nce_loss, npairs_loss
@@ -44,7 +48,9 @@ __all__ = [
     "multi_similarity_loss", "MultiSimilarityLoss",
     "proxy_anchor_loss", "ProxyAnchorLoss",
     "arcface_loss", "ArcFaceLoss",
-    "multitask_loss", "dominant_task", "MultiTaskLoss",
+    "multitask_loss", "MultiTaskLoss", "task_gradients",
+    "task_gradient_norms", "weighted_gradient_norms",
+    "dominant_by_gradient", "uncertainty_optimum", "pcgrad",
     "uniformity_penalty", "tsne_affinities", "locality_penalty",
     "weak_contrastive_loss",
     "all_pairs", "all_triplets", "pair_masks", "indices_to_masks",

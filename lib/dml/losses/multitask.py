@@ -1,36 +1,68 @@
-"""Several losses, one objective: fixed weights or learned uncertainty.
+"""Several losses, one objective: weights, gradients and learned weights.
 
-Fixed weights (seed 003):
+Book, chapter 5. A network with one shared backbone (parameters theta)
+and T heads minimises a weighted sum of its task losses,
 
-    L = alpha * L_cls + beta * L_seg + gamma * L_triplet = sum_t w_t L_t
+    L = sum_t w_t L_t,   e.g.   alpha L_cls + beta L_seg + gamma L_triplet
 
-Seed 003's question 3: 1.0 * 2.5 + 2.0 * 0.8 + 5.0 * 0.3 = 5.6; the
-weighted classification term (2.5) is the largest, ahead of segmentation
-(1.6) and triplet (1.5).
+(the three-head example of "Metric Learning", book 5.1). What reaches
+the shared parameters is not w_t L_t but the gradient
 
-Learned uncertainty weights (Kendall, Gal & Cipolla, 2018):
+    grad_theta L = sum_t w_t g_t,      g_t = dL_t / dtheta,
 
-    L = sum_t exp(-s_t) * L_t + s_t,     s_t = log sigma_t^2 learnable.
+so a task's pull on the backbone is the vector w_t g_t, of norm
+abs(w_t) ||g_t||. Loss values and gradient norms need not rank the tasks
+alike (chapter 5 measures a small triplet loss with the largest gradient).
 
-A task with a large loss learns a large sigma_t and is down-weighted; the
-+ s_t term stops every sigma_t from growing without bound. (The paper
-writes 1 / (2 sigma^2) for regression tasks and 1 / sigma^2 for
-classification; like most code, we use the single form above.)
+Functions
+---------
+multitask_loss, MultiTaskLoss   the weighted sum; fixed or learned weights
+task_gradients                  g_t at the shared parameters (autograd)
+task_gradient_norms             ||w_t g_t|| for every task (autograd)
+weighted_gradient_norms         ||w_t g_t|| from given gradients
+dominant_by_gradient            the task with the largest ||w_t g_t||
+uncertainty_optimum             the minimiser s_t of Kendall et al.'s terms
+pcgrad                          Yu et al.'s projection of conflicting g_t
+
+Learned uncertainty weights (Kendall, Gal & Cipolla, 2018). A Gaussian
+likelihood with noise sigma gives, per regression task,
+(1 / (2 sigma^2)) L + log sigma; a softmax likelihood with logits scaled
+by 1 / sigma^2 gives, approximately, (1 / sigma^2) L + log sigma. With
+s = log sigma^2:
+
+    regression       1/2 exp(-s) L + s/2      minimised at exp(-s) = 1 / L
+    classification       exp(-s) L + s/2      minimised at exp(-s) = 1 / (2L)
+
+At the optimum both kinds put the same effective weight on L:
+1/2 exp(-s*) (regression) = exp(-s*) (classification) = 1 / (2 L).
+``MultiTaskLoss(weighting="uncertainty")`` uses exp(-s_t) L_t + s_t for
+every task: twice the regression term, so the minimiser
+exp(-s_t) = 1 / L_t and the effective weight 1 / L_t, twice the paper's
+for every task (departure from the paper: one form for all tasks; see
+the class docstring).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-__all__ = ["multitask_loss", "dominant_task", "weighted_terms",
-           "MultiTaskLoss"]
+from .._arrays import check_choice, like_input, to_tensor
+
+__all__ = ["multitask_loss", "weighted_terms", "MultiTaskLoss",
+           "task_gradients", "task_gradient_norms",
+           "weighted_gradient_norms", "dominant_by_gradient",
+           "uncertainty_optimum", "pcgrad"]
+
+UNCERTAINTY_KINDS = ("regression", "classification")
 
 
-def _check_names(losses: dict, weights: dict) -> None:
+def _check_names(losses: dict, weights: dict, what: str = "losses") -> None:
     if set(losses) != set(weights):
         missing = sorted(set(weights) - set(losses))
         extra = sorted(set(losses) - set(weights))
-        raise ValueError("losses and weights must name the same tasks; "
-                         f"missing losses for {missing}, no weight for "
+        raise ValueError(f"{what} and weights must name the same tasks; "
+                         f"missing {what} for {missing}, no weight for "
                          f"{extra}.")
 
 
@@ -54,12 +86,152 @@ def multitask_loss(losses: dict, weights: dict):
     return sum(weighted_terms(losses, weights).values())
 
 
-def dominant_task(losses: dict, weights: dict) -> str:
-    """Name of the task with the largest weighted term w_t L_t."""
-    terms = weighted_terms(losses, weights)
-    return max(terms, key=lambda name: _value(terms[name]))
+# ---------------------------------------------------------------- gradients
+def task_gradients(losses: dict, shared_params) -> dict:
+    """Each task's gradient g_t = dL_t / dtheta at the shared parameters.
+
+    Parameters
+    ----------
+    losses : dict name -> scalar tensor
+        The task losses L_t of one batch, all computed from the same
+        forward pass (the graph is kept between tasks:
+        ``torch.autograd.grad(..., retain_graph=True)``).
+    shared_params : iterable of tensors
+        theta, the parameters every head depends on (e.g.
+        ``net.backbone.parameters()``).
+
+    Returns
+    -------
+    dict name -> 1-D tensor (P,), the gradients of all shared parameters
+    flattened and concatenated (detached). A loss that does not depend on
+    theta (no graph, or a flat hinge: L_t = 0) has g_t = 0.
+    """
+    params = list(shared_params)
+    if not params:
+        raise ValueError("shared_params is empty; pass the parameters the "
+                         "tasks share, e.g. net.backbone.parameters().")
+    if not losses:
+        raise ValueError("losses is empty; pass a dict name -> scalar "
+                         "loss, e.g. {'cls': L_cls, 'triplet': L_trip}.")
+    grads = {}
+    for name, L in losses.items():                   # one pass per task
+        if not isinstance(L, torch.Tensor) or L.ndim != 0:
+            raise ValueError(f"losses[{name!r}] must be a scalar tensor "
+                             "(0-D) computed from shared_params.")
+        if L.requires_grad:
+            parts = torch.autograd.grad(L, params, retain_graph=True,
+                                        allow_unused=True)
+        else:
+            parts = [None] * len(params)
+        grads[name] = torch.cat([
+            (torch.zeros_like(p) if g is None else g).detach().reshape(-1)
+            for p, g in zip(params, parts)])           # (P,)
+    return grads
 
 
+def weighted_gradient_norms(grads: dict, weights: dict) -> dict:
+    """||w_t g_t||_2 = abs(w_t) ||g_t||_2 for every task (the book's 5.4).
+
+    Parameters
+    ----------
+    grads : dict name -> array or tensor
+        g_t, each task's gradient at the shared parameters (any shape; the
+        norm is taken over all entries), e.g. from :func:`task_gradients`.
+    weights : dict name -> float
+        w_t, the same task names.
+
+    Returns dict name -> float. This is the size of task t's contribution
+    to the update of the shared parameters, sum_t w_t g_t; GradNorm (Chen
+    et al., 2018) calls it G_W^(t) and measures it at the last shared
+    layer W.
+    """
+    _check_names(grads, weights, "grads")
+    out = {}
+    for name in weights:                              # one entry per task
+        g = to_tensor(grads[name], f"grads[{name!r}]")
+        norm = float(torch.linalg.vector_norm(g))        # ||g_t||_2
+        out[name] = abs(float(weights[name])) * norm
+    return out
+
+
+def task_gradient_norms(losses: dict, shared_params,
+                        weights: dict | None = None) -> dict:
+    """||w_t dL_t / dtheta||_2 for every task, measured by autograd.
+
+    theta are the shared parameters (``shared_params``); ``weights``
+    default to 1 (the raw gradient norms ||g_t||). See
+    :func:`task_gradients` for the arguments and
+    :func:`weighted_gradient_norms` for the formula. Returns dict
+    name -> float.
+    """
+    if weights is None:
+        weights = {name: 1.0 for name in losses}
+    _check_names(losses, weights)
+    return weighted_gradient_norms(task_gradients(losses, shared_params),
+                                   weights)
+
+
+def dominant_by_gradient(grads: dict, weights: dict) -> str:
+    """The task whose weighted gradient w_t g_t has the largest norm.
+
+    This is the task that moves the shared parameters most in one step of
+    gradient descent on sum_t w_t L_t (book, 5.4); ranking the tasks by
+    their weighted losses w_t L_t instead is only a heuristic, and can
+    give the opposite order. Ties go to the first task in ``weights``.
+    """
+    norms = weighted_gradient_norms(grads, weights)
+    return max(norms, key=norms.get)
+
+
+# -------------------------------------------------------------- uncertainty
+def uncertainty_optimum(L, kind: str = "regression"):
+    """The s = log sigma^2 that minimises Kendall et al.'s term for loss L.
+
+    regression      (1/2) exp(-s) L + s/2   ->  s* = log L
+    classification        exp(-s) L + s/2   ->  s* = log (2 L)
+
+    (Kendall, Gal & Cipolla, 2018: the Gaussian likelihood gives
+    L / (2 sigma^2) + log sigma, the softmax likelihood scaled by
+    1 / sigma^2 approximately L / sigma^2 + log sigma.) Setting the
+    derivative in s to zero gives exp(-s*) = 1 / L and 1 / (2 L).
+    ``MultiTaskLoss(weighting="uncertainty")`` has the regression optimum
+    for every task. ``L`` (> 0) may be a number, an array or a tensor;
+    the result has the same kind (numpy in, numpy out).
+    """
+    check_choice(kind, "kind", UNCERTAINTY_KINDS)
+    t = to_tensor(L, "L")
+    if not bool(torch.all(t > 0)):
+        raise ValueError("L must be > 0: a loss of 0 has no minimiser "
+                         "(s -> -infinity, infinite weight).")
+    scale = 1.0 if kind == "regression" else 2.0
+    return like_input(torch.log(scale * t), L)
+
+
+# ------------------------------------------------------------------ PCGrad
+def pcgrad(g1, g2):
+    """Yu et al. (2020)'s projection of g1 when it conflicts with g2.
+
+        g1' = g1 - (g1 . g2 / ||g2||^2) g2   if g1 . g2 < 0,   else g1.
+
+    The projected g1' lies on the normal plane of g2 (g1' . g2 = 0), so a
+    step along it no longer increases task 2's loss to first order.
+    PCGrad applies this to every task's gradient against every other task
+    (in random order) and sums the results. Vectorised over leading axes:
+    g1, g2 of shape (..., P) give (..., P); numpy in, numpy out. A zero
+    g2 never conflicts, so g1 is returned unchanged.
+    """
+    a, b = to_tensor(g1, "g1"), to_tensor(g2, "g2")
+    if a.shape != b.shape or a.ndim == 0:
+        raise ValueError(f"g1 and g2 must have the same shape (..., P), "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}.")
+    dot = (a * b).sum(-1, keepdim=True)                 # (..., 1)
+    sq = (b * b).sum(-1, keepdim=True)                  # (..., 1)
+    tiny = torch.finfo(sq.dtype).tiny
+    coef = torch.where(dot < 0, dot / sq.clamp_min(tiny), 0.0)
+    return like_input(a - coef * b, g1)
+
+
+# ------------------------------------------------------------------ module
 class MultiTaskLoss(torch.nn.Module):
     """Combine named scalar losses into one (module docstring).
 
@@ -70,6 +242,17 @@ class MultiTaskLoss(torch.nn.Module):
         ``"uncertainty"`` only the names are used; s_t starts at
         ``-log(w_t)`` so that exp(-s_t) = w_t at the start.
     weighting : {"fixed", "uncertainty"}
+        ``"fixed"``: sum_t w_t L_t. ``"uncertainty"``: sum_t exp(-s_t) L_t
+        + s_t with learnable s_t = log sigma_t^2 (Kendall et al., 2018).
+        This is twice the paper's regression term (1/2) exp(-s) L + s/2
+        for every task, so each weight tends to exp(-s_t) = 1 / L_t (see
+        :func:`uncertainty_optimum`). The paper's classification term
+        exp(-s) L + s/2 has its optimum at s_t = log(2 L_t) instead, but
+        there its effective weight, 1 / (2 L_t), equals the regression
+        term's: at the optimum our weights are the paper's times a
+        common factor 2, whatever the kinds. We use one form because the
+        losses it combines (cross-entropy, a triplet hinge) are not all
+        likelihoods of the paper's two kinds.
 
     ``forward(losses)`` takes a dict name -> scalar tensor and returns the
     total. The last weighted terms (floats, without the + s_t) are kept in
@@ -97,8 +280,7 @@ class MultiTaskLoss(torch.nn.Module):
         self.weights = {k: float(w) for k, w in weights.items()}
         self.log_vars = None
         if weighting == "uncertainty":
-            s0 = torch.tensor([-torch.log(torch.tensor(w)).item()
-                               for w in self.weights.values()])
+            s0 = torch.tensor([-math.log(w) for w in self.weights.values()])
             self.log_vars = torch.nn.Parameter(s0)             # (T,)
         self.last_terms = {}
 
