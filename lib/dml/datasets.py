@@ -1,11 +1,13 @@
 """Offline data sets of the course: nothing is downloaded, everything seeded.
 
 * :func:`drug_compounds`  chapters 1-4: 4 mechanisms of action described by
-  12 molecular descriptors, of which only 3 separate the classes (seed 000).
+  12 molecular descriptors, of which only 3 separate the classes (the
+  drug-compound case study notebook, *Learning Distance Metrics*).
 * :func:`animals`         chapter 7: cats, dogs and snakes in R^3, with the
-  coarse labels mammal / reptile (seed 004, section 4.1).
+  coarse labels mammal / reptile (Chen & Verma, *Weak Metric
+  Learning*, section 4.1).
 * :func:`merged_blobs`    chapter 7: five Gaussian clusters in R^3 of which
-  two share one coarse label (seed 004, figure 2).
+  two share one coarse label (Chen & Verma, figure 2).
 * :func:`digits_coarse`   chapter 7: scikit-learn's bundled 8x8 digits with
   their 10 labels and 5 coarse labels (digits 2c and 2c+1 merged).
 
@@ -51,7 +53,8 @@ DRUG_DISCRIMINATIVE = (0, 1, 2)
 
 _DRUG_NAMES = ("kinase inhibitor", "HDAC inhibitor", "proteasome inhibitor",
                "DNA alkylator")
-# Class means on the three informative descriptors (seed 000); the other nine
+# Class means on the three informative descriptors (the case study's
+# scenario); the other nine
 # descriptors have mean 0 for every class.
 _DRUG_CENTERS = np.array([[2.0, 1.5, 0.5],
                           [-1.5, 2.0, -1.0],
@@ -80,7 +83,8 @@ def drug_compounds(n_per_class: int = 50, seed: int | None = 0,
                    signal_var: float = 0.8,
                    standardize: bool = True) -> LabelledData:
     """Synthetic drug compounds: 4 mechanisms of action, 3 + ``n_noise``
-    descriptors (seed 000's scenario).
+    descriptors (the scenario of the drug-compound case study notebook,
+    *Learning Distance Metrics*).
 
     Class c draws its descriptors from N(mu_c, Sigma) with mu_c non-zero on
     the first three descriptors only (``DRUG_DISCRIMINATIVE``) and
@@ -107,7 +111,7 @@ def drug_compounds(n_per_class: int = 50, seed: int | None = 0,
 
 def animals(n_per_class: int = 100, seed: int | None = 0,
             spread: float = 0.35) -> HierarchicalData:
-    """Three measured features of cats, dogs and snakes (seed 004, 4.1).
+    """Three measured features of cats, dogs and snakes (Chen & Verma, 4.1).
 
     Cats and dogs (both mammals) sit near each other, snakes (reptiles) far
     away; the two mammal clusters are still clearly separate in the raw
@@ -128,7 +132,8 @@ def merged_blobs(n_per_class: int = 100, seed: int | None = 0,
                  spread: float = 0.5) -> HierarchicalData:
     """Five Gaussian clusters in R^3; the last two share coarse label 3.
 
-    Seed 004's figure 2: the coarse labelling shows 4 classes, but 5
+    Chen & Verma's figure 2 (*Weak Metric Learning*): the coarse labelling
+    shows 4 classes, but 5
     generating clusters exist. Fine labels 0..4, coarse labels 0..3.
     """
     n_per_class = check_positive_int(n_per_class, "n_per_class")
@@ -167,7 +172,8 @@ def train_test_split(X, y, test_size: float = 0.3, seed: int | None = 0,
     """Split into (X_train, X_test, y_train, y_test), scikit-learn's order.
 
     Stratified by default, so every class keeps its share in both parts;
-    seed 000 uses an unstratified 70/30 split of 200 compounds.
+    the drug-compound case study uses an unstratified 70/30 split of 200
+    compounds.
     """
     from sklearn.model_selection import train_test_split as _split
     if not 0.0 < test_size < 1.0:

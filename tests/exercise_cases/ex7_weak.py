@@ -5,6 +5,7 @@ grading test grades one submission with a mistake per function)."""
 
 FUNCTIONS = {
     'uniformity_penalty': 'logits, C',
+    'uniformity_penalty_grad': 'logits, C',
     'neighborhood_purity': 'X, y, k',
 }
 
@@ -17,6 +18,61 @@ def uniformity_penalty(logits, C):
     p = P.mean(0)
     return float(np.sum(p * np.log(C * p)))""",
     }, ['test_uniformity_penalty_stable']),
+    'KL the wrong way round (uniform || p_bar)': ({
+        'uniformity_penalty': """
+def uniformity_penalty(logits, C):
+    Z = np.asarray(logits, dtype=float)
+    Z = Z - Z.max(1, keepdims=True)
+    P = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+    p = P.mean(0)
+    with np.errstate(divide="ignore"):
+        return float(np.sum(-np.log(C * p)) / C)""",
+    }, ['test_uniformity_penalty', 'test_uniformity_penalty_stable']),
+    'gradient summed over the batch (no 1/N)': ({
+        'uniformity_penalty_grad': """
+def uniformity_penalty_grad(logits, C):
+    Z = np.asarray(logits, dtype=float)
+    Z = Z - Z.max(1, keepdims=True)
+    S = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+    p_bar = S.mean(0)
+    ell = np.where(p_bar > 0, np.log(np.where(p_bar > 0, p_bar, 1) * C), 0)
+    return S * (ell - (S * ell).sum(1, keepdims=True))""",
+    }, ['test_uniformity_penalty_grad',
+        'test_uniformity_penalty_grad_stable']),
+    'gradient without the off-diagonal softmax Jacobian': ({
+        'uniformity_penalty_grad': """
+def uniformity_penalty_grad(logits, C):
+    Z = np.asarray(logits, dtype=float)
+    Z = Z - Z.max(1, keepdims=True)
+    S = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+    p_bar = S.mean(0)
+    ell = np.where(p_bar > 0, np.log(np.where(p_bar > 0, p_bar, 1) * C), 0)
+    return S * (ell + 1) / len(S)""",
+    }, ['test_uniformity_penalty_grad',
+        'test_uniformity_penalty_grad_stable']),
+    'gradient takes the log of p_bar = 0': ({
+        'uniformity_penalty_grad': """
+def uniformity_penalty_grad(logits, C):
+    Z = np.asarray(logits, dtype=float)
+    Z = Z - Z.max(1, keepdims=True)
+    S = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ell = np.log(C * S.mean(0))
+        return S * (ell - (S * ell).sum(1, keepdims=True)) / len(S)""",
+    }, ['test_uniformity_penalty_grad_stable']),
+    'gradient with a loop over samples': ({
+        'uniformity_penalty_grad': """
+def uniformity_penalty_grad(logits, C):
+    Z = np.asarray(logits, dtype=float)
+    Z = Z - Z.max(1, keepdims=True)
+    S = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+    p_bar = S.mean(0)
+    ell = np.where(p_bar > 0, np.log(np.where(p_bar > 0, p_bar, 1) * C), 0)
+    G = np.zeros_like(S)
+    for n in range(len(S)):
+        G[n] = S[n] * (ell - S[n] @ ell) / len(S)
+    return G""",
+    }, ['test_uniformity_penalty_grad']),
     'point counted as its own neighbour': ({
         'neighborhood_purity': """
 def neighborhood_purity(X, y, k):
@@ -24,4 +80,16 @@ def neighborhood_purity(X, y, k):
     nearest = np.argsort(D, axis=1, kind="stable")[:, :k]
     return float((y[nearest] == y[:, None]).mean())""",
     }, ['test_neighborhood_purity', 'test_neighborhood_purity_leaves_point_out']),
+    'purity with a loop over points': ({
+        'neighborhood_purity': """
+def neighborhood_purity(X, y, k):
+    X, y = np.asarray(X, dtype=float), np.asarray(y)
+    D = ((X[:, None] - X[None]) ** 2).sum(-1)
+    np.fill_diagonal(D, np.inf)
+    total = 0.0
+    for i in range(len(X)):
+        nearest = np.argsort(D[i], kind="stable")[:k]
+        total += np.mean(y[nearest] == y[i])
+    return total / len(X)""",
+    }, ['test_neighborhood_purity']),
 }

@@ -1,10 +1,11 @@
-"""Weak metric learning (Chen & Verma; seed 004): keep the sub-structure.
+"""Weak metric learning (Chen & Verma, *Weak Metric Learning*): keep the
+sub-structure of coarse labels.
 
 With coarse labels only (5 labels for 10 true classes), a classifier or a
 contrastive loss merges the sub-classes of a label. Two penalties keep
 them apart:
 
-1. Class uniformity (seed 004, Eq. 1-2). A classifier with C outputs
+1. Class uniformity (Chen & Verma, Eqs. 1-2). A classifier with C outputs
    (C = the guessed number of true classes) is pushed to use all of them
    equally over a batch:
 
@@ -15,17 +16,19 @@ them apart:
    0 when the batch spreads its predictions evenly, log C when it puts all
    mass on one class. The total is L_base + lambda * L_uniform.
 
-2. Locality (seed 004, section 4). t-SNE's affinities P of the input
+2. Locality (Chen & Verma, section 4.3). t-SNE's affinities P of the input
    points (van der Maaten & Hinton, 2008) are matched by the affinities Q
    of the embeddings, f = KL(P || Q), added to the contrastive loss:
 
        L = y d^2 + (1 - y) [m - d]_+^2 + alpha * KL(P || Q)     (Eq. 4)
 
    The paper prints the dissimilar term as [m - d^2]_+ (square inside the
-   hinge, Eqs. 3-4): a typo for Hadsell et al.'s [m - d]_+^2, which we use.
-   The paper's Q uses a Gaussian kernel exp(-||z_i - z_j||^2); t-SNE (and
-   our default) uses the Student-t kernel with one degree of freedom,
-   (1 + ||z_i - z_j||^2)^-1, whose heavy tail lets clusters separate.
+   hinge, Eqs. 3-4): a typo for the [m - d]_+^2 of Hadsell, Chopra & LeCun
+   (2006), which we use.
+   The paper's Q uses a Gaussian kernel exp(-||z_i - z_j||^2) (symmetric SNE);
+   t-SNE (van der Maaten & Hinton, 2008) and our default use the
+   Student-t kernel with one degree of freedom, (1 + ||z_i - z_j||^2)^-1,
+   whose heavy tail lets moderately distant pairs sit far apart.
 """
 from __future__ import annotations
 
@@ -43,7 +46,10 @@ __all__ = ["uniformity_penalty", "tsne_affinities", "locality_penalty",
 
 
 def uniformity_penalty(logits, C: int | None = None):
-    """KL(p_bar || uniform(C)) of a batch of logits (seed 004, Eq. 2).
+    """KL(p_bar || uniform(C)) of a batch of logits (Chen & Verma, Eq. 2).
+
+        L_uniform = sum_c p_bar_c log(C p_bar_c),
+        p_bar = (1/N) sum_n softmax(f(x_n))
 
     Parameters
     ----------
@@ -125,7 +131,7 @@ def tsne_affinities(X, perplexity: float = 30.0, *, symmetric: bool = True,
 
 
 def locality_penalty(P, Z, kernel: str = "student"):
-    """KL(P || Q) = sum_{i != j} P_ij log(P_ij / Q_ij) (seed 004, 4.3).
+    """KL(P || Q) = sum_{i != j} P_ij log(P_ij / Q_ij) (Chen & Verma, 4.3).
 
     Parameters
     ----------
@@ -159,7 +165,7 @@ def locality_penalty(P, Z, kernel: str = "student"):
 def weak_contrastive_loss(embeddings, labels, P, margin: float = 1.0,
                           alpha: float = 1.0, *, indices_tuple=None,
                           kernel: str = "student"):
-    """Contrastive loss with a locality penalty (seed 004, Eq. 4).
+    """Contrastive loss with a locality penalty (Chen & Verma, Eq. 4).
 
         L = mean over pairs [y d^2 + (1 - y) [m - d]_+^2]
             + alpha * KL(P || Q(embeddings))

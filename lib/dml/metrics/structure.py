@@ -1,6 +1,6 @@
 """Does the embedding keep the structure *inside* and *between* classes?
 
-Chen & Verma (Weak Metric Learning, seed 004) judge an embedding learned
+Chen & Verma (*Weak Metric Learning*) judge an embedding learned
 from coarse labels by how well it keeps the fine classes apart:
 
 * neighbourhood purity  Purity = (1/n) sum_i (1/k) sum_{j in N_k(i)}
@@ -35,10 +35,10 @@ def neighborhood_purity(X, y, k: int = 10, metric: str = "euclidean", *,
     """Mean share of each point's k nearest neighbours with its label.
 
     Purity = (1/n) sum_i (1/k) sum_{j in N_k(i)} 1[y_j = y_i]
-    (seed 004, section 4). Every point counts, including one whose class
+    (Chen & Verma, section 3.3). Every point counts, including one whose class
     has no other member (it scores 0): unlike the retrieval metrics, no
     query is left out. It equals leave-one-out Precision@k when every
-    class has >= 2 points. Seed 004 notes that merging x true classes into
+    class has >= 2 points. Chen & Verma note that merging x true classes into
     y labels should give a purity near y / x on the fine labels.
 
     Parameters
@@ -70,9 +70,9 @@ def _coarse_of(y, fine_to_coarse, name):
 
 def _gains(gain):
     """(gain of rel = 1, gain of rel = 1/2)."""
-    if gain == "linear":          # g = rel            (the issue's DCG)
+    if gain == "linear":          # g = rel            (graded gain)
         return 1.0, 0.5
-    if gain == "exponential":     # g = 2^rel - 1      (seed 004's DCG)
+    if gain == "exponential":     # g = 2^rel - 1      (Chen & Verma's DCG)
         return 1.0, 2.0 ** 0.5 - 1.0
     raise ValueError(f"gain={gain!r}; use 'linear' (rel) or 'exponential' "
                      "(2**rel - 1).")
@@ -84,7 +84,8 @@ def ndcg(X_query, y_query, X_gallery=None, y_gallery=None, k=None, *,
          chunk_size: int = DEFAULT_CHUNK) -> float:
     """Normalised discounted cumulative gain with graded relevance.
 
-    Seed 004, section 4.4, for a query q and its i-th nearest gallery item::
+    Chen & Verma, section 4.4, for a query q and its i-th nearest gallery
+    item::
 
         rel_q(i) = 1    same fine label as q
                    1/2  another fine label of q's coarse class
@@ -94,10 +95,11 @@ def ndcg(X_query, y_query, X_gallery=None, y_gallery=None, k=None, *,
                    decreasing order (all 1s, then all 1/2s)
         nDCG@k   = mean_q DCG@k_q / IDCG@k_q
 
-    Departures: seed 004 writes the gain 2^rel - 1 (``gain="exponential"``;
+    Departures: Chen & Verma write the gain 2^rel - 1 (``gain="exponential"``;
     same for rel in {0, 1}) and sums over the whole list (``k=None``, the
-    default). Queries with IDCG = 0 (nothing relevant in the gallery) are
-    left out, as in the retrieval metrics.
+    default); they print the discount as 1 / log2(i + 2), which is ours with
+    i counted from 0. Queries with IDCG = 0 (nothing relevant in the
+    gallery) are left out, as in the retrieval metrics.
 
     Parameters
     ----------
@@ -186,15 +188,15 @@ def context_sensitive_loss(y_true, y_pred, hierarchy, *,
 
     CSL(y, y_hat) = 0 if y = y_hat, else LCA(y, y_hat), the height of
     their lowest common ancestor in a class dendrogram of height 1
-    (seed 004, section 4.4; see :func:`lca_height_table` for the two
+    (Chen & Verma, section 4.4; see :func:`lca_height_table` for the two
     accepted forms of ``hierarchy``). A 0-1 loss that gives partial credit.
 
     ``reduction``:
 
     * "mean" (default): mean over all samples, CSL = (1/n) sum_i
-      CSL(y_i, y_hat_i). Seed 004 calls this the total CSL error;
+      CSL(y_i, y_hat_i). Chen & Verma call this the total CSL error;
     * "mistakes": mean over the misclassified samples only (our reading
-      of seed 004's "average CSL penalty"; 0 if there is no mistake);
+      of Chen & Verma's "average CSL penalty"; 0 if there is no mistake);
     * "none": the (n,) per-sample values.
 
     Labels are fine classes 0..C-1 (C = number of leaves of hierarchy).

@@ -1,4 +1,5 @@
-"""Training with coarse labels only (seed 004, chapter 7).
+"""Training with coarse labels only (Chen & Verma, *Weak Metric Learning*,
+section 3; chapter 7).
 
 A classifier on the coarse labels with C >= #coarse output logits, its
 loss augmented by the class-uniformity penalty (``dml.uniformity_penalty``)
@@ -20,7 +21,7 @@ def train_coarse_classifier(X, y_coarse, C: int, lam: float, *,
                             seed: int = 0, hidden=(32,), emb_dim: int = 8,
                             epochs: int = 200, lr: float = 1e-2,
                             label_smoothing: float = 0.0, X_embed=None):
-    """Fit body + linear head with L = CE + lam * L_uniform (seed 004, Eq. 1).
+    """Fit body + linear head, L = CE + lam * L_uniform (Chen & Verma, Eq. 1).
 
     body: ``MLPEmbedder(D, hidden, emb_dim, normalize=False)``, then ReLU
     and a linear head to C logits (C >= number of coarse labels: the

@@ -1,9 +1,9 @@
 """Small ready-made embedding networks for the course's data sets.
 
-* :class:`MLPEmbedder` - any MLP, L2-normalised output by default (seed
-  000's 2-layer net is ``MLPEmbedder(12, 32, 2)``);
-* :func:`paper_mlp`   - seed 004's d-128-128-64-64-2 fully connected net;
-* :class:`DigitsCNN`  - seed 004's 3-conv + 3-FC net, sized for 8 x 8
+* :class:`MLPEmbedder` - any MLP, L2-normalised output by default (the
+  drug-compound case study's 2-layer net is ``MLPEmbedder(12, 32, 2)``);
+* :func:`paper_mlp`   - Chen & Verma's d-128-128-64-64-2 fully connected net;
+* :class:`DigitsCNN`  - Chen & Verma's 3-conv + 3-FC net, sized for 8 x 8
   digits (scikit-learn's, :func:`dml.digits_coarse`).
 """
 from __future__ import annotations
@@ -62,7 +62,9 @@ class MLPEmbedder(nn.Module):
 
 def paper_mlp(in_dim: int, out_dim: int = 2,
               normalize: bool = False) -> MLPEmbedder:
-    """Seed 004's net for non-image data: d-128-128-64-64-2 with ReLU.
+    """Chen & Verma's net for non-image data: d-128-128-64-64-2 with ReLU.
+
+    From *Weak Metric Learning*, section 4.3.
 
     Chen & Verma (weak metric learning) train it with a contrastive loss on
     raw (not normalised) 2-D outputs, hence ``normalize=False``.
@@ -76,7 +78,7 @@ def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class DigitsCNN(nn.Module):
-    """Seed 004's image net, for 8 x 8 digits: 3 conv blocks + 3 FC layers.
+    """Chen & Verma's image net (4.3) for 8 x 8 digits: 3 conv + 3 FC layers.
 
     Conv 3x3 (16, 32, 64 filters, padding 1) each followed by BatchNorm,
     ReLU and 2x2 max pooling: 8x8 -> 4x4 -> 2x2 -> 1x1, then FC

@@ -1,5 +1,5 @@
 """Chapter 7's explorer: what the uniformity penalty does to a classifier
-trained on coarse labels (Chen & Verma, seed 004, Eq. 1-2)."""
+trained on coarse labels (Chen & Verma, *Weak Metric Learning*, Eqs. 1-2)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
