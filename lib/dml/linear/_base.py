@@ -1,7 +1,7 @@
 """What every linear metric learner shares (book, chapter 2).
 
 A linear learner finds an (L, D) map W (``components_``) so that
-d_M(x, x') = ||W x - W x'||_2 with M = W^T W (seed 000, Eq. 16.3).
+d_M(x, x') = ||W x - W x'||_2 with M = W^T W (book, chapter 2).
 This module holds:
 
 * input validation with precise messages (:func:`check_supervised`);
@@ -172,8 +172,8 @@ def weighted_sq_dist_grad(A: torch.Tensor, Z: torch.Tensor, start: int,
     d d_ij^2 / d z_j = -2 (z_i - z_j), so
         (d f / d Z)_i += 2 (sum_j A_ij z_i - sum_j A_ij z_j)    rows i
         (d f / d Z)_j += 2 (sum_i A_ij z_j - sum_i A_ij z_i)    columns j.
-    The gradient w.r.t. W (Z = X W^T) is then (d f / d Z)^T X (seed 000,
-    section 3.2, step 1: d d_ij^2 / dW = 2 (z_i - z_j)(x_i - x_j)^T).
+    The gradient w.r.t. W (Z = X W^T) is then (d f / d Z)^T X (book,
+    section 2.2, step 1: d d_ij^2 / dW = 2 (z_i - z_j)(x_i - x_j)^T).
     ``A`` is (c, N) for the anchor rows start .. start + c; ``out`` (N, L).
     The products are written (Z_c^T A)^T and (Z^T A^T)^T, the same
     numbers as A^T Z_c and A Z: with a long inner dimension and a thin

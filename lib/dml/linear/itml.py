@@ -1,8 +1,9 @@
 """Information-Theoretic Metric Learning (Davis et al., 2007; book ch. 2).
 
-ITML finds the M closest to a prior M_0 in LogDet divergence (the KL
-divergence between the Gaussians N(0, M^{-1}) and N(0, M_0^{-1}); seed 002)
-subject to pair constraints on squared distances d_M(x, x')^2:
+ITML finds the M closest to a prior M_0 in LogDet divergence
+D_ld(M, M_0) = 2 KL(N(0, M_0^{-1}) || N(0, M^{-1})) (Davis et al., 2007;
+the book's chapter 2 notes where Nguyen's slides (2023) differ) subject to
+pair constraints on squared distances d_M(x, x')^2:
 
     min_M  D_ld(M, M_0) + gamma * D_ld(diag(xi), diag(xi_0))
     s.t.   d_M(x_i, x_j)^2 <= xi_ij   for similar pairs    (xi_0 = u)

@@ -1,16 +1,17 @@
 """Large Margin Nearest Neighbours (Weinberger & Saul, 2009; book ch. 2).
 
 Each point i gets k *target neighbours* j (same class, nearest in the
-starting metric). With d_ij = ||W x_i - W x_j|| the loss is (seed 000,
-section 3.2, Eq. 16.4-16.5)
+starting metric) and keeps them while W is learned. With
+d_ij = ||W x_i - W x_j|| the loss is (Weinberger & Saul, 2009; the margin
+is on squared distances, as in the paper)
 
     loss(W) = (1 - mu) sum_{i, j in T(i)} d_ij^2
               + mu sum_{i, j in T(i), l: y_l != y_i}
                    [margin + d_ij^2 - d_il^2]_+
 
 the *pull* term drawing target neighbours in, the *push* term driving
-every impostor l at least ``margin`` beyond them. ``mu`` is seed 000's
-lambda (our notation page calls it mu).
+every impostor l at least ``margin`` beyond them. ``mu`` is the paper's
+mu (the drug-compound case study calls it lambda).
 
 The hinge runs over all (i, j, l), a chunk of c anchors at a time: memory
 is O(chunk * k * N) at most and nothing of size N * k * N exists at once;
@@ -148,12 +149,12 @@ def lmnn_loss_grad(W, X, y, targets, mu: float = 0.5, margin: float = 1.0,
     where
     A_ij (the derivative w.r.t. d_ij^2) is (1 - mu) + mu * (active hinges
     using target j) for a target pair and -mu * (active hinges using
-    impostor j) for an impostor pair: seed 000's section 3.2 derivation,
-    steps 2 and 3, summed over all triplets at once.
+    impostor j) for an impostor pair: the derivation of the book's
+    section 2.2, steps 2 and 3, summed over all triplets at once.
 
     W : (L, D) map; X : (N, D); y : (N,) labels; targets : (N, k) indices
     of target neighbours (from :func:`lmnn_target_neighbors`);
-    mu : weight of the push term (seed 000's lambda); margin : m;
+    mu : weight of the push term (Weinberger & Saul's mu); margin : m;
     chunk_size : anchors per chunk (default: a (chunk, N) block of about
     2^21 numbers).
     Returns (loss, grad): a float and an (L, D) numpy array for numpy W,
@@ -196,7 +197,8 @@ class LMNN(LinearMetricLearner):
     ----------
     n_components : L, the output dimension (None: D).
     k : target neighbours per point (metric-learn's n_neighbors).
-    mu : weight of the push term, in [0, 1] (seed 000's lambda).
+    mu : weight of the push term, in [0, 1] (Weinberger & Saul's mu,
+        the drug-compound case study's lambda).
     margin : the margin m on squared distances (1 in the paper).
     init : "auto", "identity", "pca", "lda", "random" or an (L, D) array.
         The target neighbours are the nearest same-class points after the

@@ -2,7 +2,7 @@
 
 Point i picks a neighbour j at random with the soft-max probability
     p_ij = exp(-||W x_i - W x_j||^2) / sum_{l != i} exp(-||W x_i - W x_l||^2),
-p_ii = 0 (seed 000, Eq. 16.6), and is classified correctly with
+p_ii = 0 (Goldberger et al., 2004), and is classified correctly with
 probability p_i = sum_{j: y_j = y_i} p_ij. NCA maximises the expected
 leave-one-out accuracy sum_i p_i; we *minimise* its negative,
     loss(W) = -sum_i p_i,
@@ -72,7 +72,7 @@ def nca_probabilities(W, X):
     """Soft-neighbour probabilities p_ij of NCA, an (N, N) matrix.
 
     p_ij = exp(-||W x_i - W x_j||^2) / sum_{l != i} exp(-||W x_i - W x_l||^2)
-    (Goldberger et al., 2004; seed 000, Eq. 16.6), p_ii = 0, rows sum to 1.
+    (Goldberger et al., 2004), p_ii = 0, rows sum to 1.
 
     W : (L, D) map; X : (N, D) points, N >= 2. numpy in, numpy out.
     """
@@ -92,8 +92,9 @@ def nca_loss_grad(W, X, y, chunk_size=None):
     number of points classified correctly: lower is better; -N is perfect)
 
     d loss / dW = 2 sum_ij A_ij (z_i - z_j)(x_i - x_j)^T with
-    A_ij = p_ij (1[y_j = y_i] - p_i), z = W x -- the derivative of seed
-    000's section 4, written for all pairs at once.
+    A_ij = p_ij (1[y_j = y_i] - p_i), z = W x -- the negative of
+    Goldberger et al.'s gradient of sum_i p_i (derived in the book's
+    section 2.3), written for all pairs at once.
 
     W : (L, D); X : (N, D); y : (N,) labels. ``chunk_size`` anchor rows are
     processed at a time (default: a (chunk, N) block of about 2^21
