@@ -7,7 +7,8 @@ Three families, one module each:
   :mod:`.pairs` builds the genuine / impostor pairs of a labelled set;
 * :mod:`.retrieval`     a query against a gallery (or leave-one-out):
   Recall@K, Precision@K, R-precision, MAP@R, MAP, k-NN accuracy;
-* :mod:`.structure`     structure kept inside classes (seed 004):
+* :mod:`.structure`     structure kept inside classes (Chen and Verma,
+  *Weak Metric Learning*):
   neighbourhood purity, graded nDCG, context-sensitive loss.
 
 Every metric is exact; each docstring gives its formula and the reference

@@ -9,7 +9,8 @@ class, "genuine") when the score passes a threshold tau. Two conventions:
   predicted similar iff d <= tau            (``higher_is_similar=False``).
 
 Counting the pairs gives the confusion matrix (TP, FP, TN, FN) and the rates
-(seed 003, chapter 6)
+(book chapter 6, section 6.1; as defined in the "Metric Learning" course
+notes)
 
     TPR = TP / (TP + FN)        FPR = FP / (FP + TN).
 
@@ -93,12 +94,13 @@ def confusion_counts(scores, same, threshold: float,
 
 
 def tpr_fpr(tp, fp, tn, fn):
-    """True and false positive rates from counts (seed 003).
+    """True and false positive rates from the four confusion counts.
 
     TPR = TP / (TP + FN)   (recall, sensitivity: genuine pairs accepted)
     FPR = FP / (FP + TN)   (impostor pairs wrongly accepted)
 
-    Seed 003's example: TP 85, FP 10, TN 180, FN 25 gives
+    The worked example of the "Metric Learning" course notes (book
+    chapter 6): TP 85, FP 10, TN 180, FN 25 gives
     TPR = 85/110 = 0.773 and FPR = 10/190 = 0.0526.
     """
     for name, v in (("tp", tp), ("fp", fp), ("tn", tn), ("fn", fn)):
@@ -260,8 +262,9 @@ def tpr_at_fpr(scores, same, target_fpr: float, *,
     """TPR@FPR: the largest TPR whose FPR does not exceed ``target_fpr``.
 
     See :func:`operating_point` for the rule and the interpolated variant.
-    Seed 003 reads "TPR@FPR=5 %" as: accept at most 5 % of impostor pairs,
-    and report the share of genuine pairs accepted.
+    "TPR@FPR = 5 %" (as in the "Metric Learning" course notes, book
+    chapter 6) means: accept at most 5 % of impostor pairs, and report the
+    share of genuine pairs accepted.
     """
     return operating_point(scores, same, target_fpr,
                            higher_is_similar=higher_is_similar,
