@@ -5,10 +5,12 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 s=$(date +%s)
-python scripts/fetch_assets.py     # MathJax, RequireJS, widget manager
+python scripts/fetch_assets.py     # MathJax, served by the site
 # jupyter-cache hashes a notebook's code cells only: a change in lib/ would
 # re-run nothing. Key the cache on lib/ too, by emptying it when lib/ changes.
-lib_hash=$(find lib -name '*.py' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)
+# The figure start-up file (below) changes outputs too.
+lib_hash=$(find lib book/_ext/figure_startup.py -name '*.py' -print0 | sort -z \
+  | xargs -0 cat | sha256sum | cut -c1-16)
 if [ "$(cat _build/.lib_hash 2>/dev/null || true)" != "$lib_hash" ]; then
   rm -rf _build/.jupyter_cache
   mkdir -p _build && echo "$lib_hash" > _build/.lib_hash
@@ -25,8 +27,13 @@ if [ -n "${DML_REPOSITORY_URL:-}" ]; then
   config=.launch_config.yml
   python scripts/book_config.py "$config"
 fi
-# Explorers become precomputed frames behind HTML controls (no kernel in a
-# static page: lib/dml/widgets/_static.py).
-DML_STATIC_EXPLORERS=1 \
+# The build's kernels start with book/_ext/figure_startup.py: sharp (2x)
+# figures with a description (alt text) and legible fonts. Explorers become
+# precomputed frames behind HTML controls (no kernel in a static page:
+# lib/dml/widgets/_static.py).
+ipy=_build/.ipython
+mkdir -p $ipy/profile_default/startup
+cp book/_ext/figure_startup.py $ipy/profile_default/startup/00-dml-figures.py
+IPYTHONDIR="$PWD/$ipy" DML_STATIC_EXPLORERS=1 \
   jupyter-book build . -W -n --keep-going --config "$config" --path-output "$out"
 echo "== book built in $(( $(date +%s) - s )) s: $out/_build/html/index.html"

@@ -80,3 +80,48 @@ def test_launch_config_rejects_a_url_that_is_not_one():
                                DML_REPOSITORY_URL="github.com/a/b")
     assert run.returncode != 0 and config is None
     assert "not an http(s) URL" in run.stderr
+
+
+def test_page_fixes_take_alt_text_and_font_size_from_the_figure(tmp_path):
+    """Chapter figures get their description as alt text (not the file
+    name) and their smallest text size, from the PNG the build wrote."""
+    import io
+    import sys
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import page_fixes
+    fig, ax = plt.subplots()
+    ax.set(title="ROC <curve>", xlabel="FPR")
+    (tmp_path / "_images").mkdir()
+    fig.savefig(tmp_path / "_images" / "a.png", metadata={
+        "Description": "panel: ROC <curve>; x: FPR.",
+        "dml:smallest-font-px": "11.25"})
+    fig.savefig(tmp_path / "_images" / "b.png")
+    plt.close(fig)
+    page = tmp_path / "chapter.html"
+    text = ('<p><img alt="_images/a.png" src="_images/a.png" /></p>'
+            '<p><img alt="_images/b.png" src="_images/b.png" /></p>')
+    fixed = page_fixes.describe_images(text, page)
+    assert '<img alt="panel: ROC &lt;curve&gt;; x: FPR." ' \
+        'data-font-px="11.25" src="_images/a.png"' in fixed
+    assert '<img alt="_images/b.png" src="_images/b.png"' in fixed
+
+
+def test_page_fixes_keep_an_alt_text_the_cell_gave(tmp_path):
+    import sys
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import page_fixes
+    fig, _ = plt.subplots()
+    fig.savefig(tmp_path / "a.png", metadata={
+        "Description": "auto", "dml:smallest-font-px": "12.5"})
+    plt.close(fig)
+    fixed = page_fixes.describe_images(
+        '<img alt="Recall rises with gamma" src="a.png" />',
+        tmp_path / "page.html")
+    assert fixed == '<img alt="Recall rises with gamma" ' \
+        'data-font-px="12.5" src="a.png" />'

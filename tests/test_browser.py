@@ -312,3 +312,65 @@ def test_screenshots_of_every_chapter(browser, site, device):
         name = pathlib.Path(path).stem + f"_{device}.png"
         page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
         page.close()
+
+
+_FIGURES = """() => Array.from(document.querySelectorAll(
+    'div.cell_output img, img.dml-explorer-frame')).map(img => ({
+  src: img.src.slice(0, 80), alt: img.alt,
+  font: parseFloat(img.dataset.fontPx),
+  design: parseFloat(img.dataset.designWidth || img.getAttribute('width')
+                     || img.style.maxWidth),
+  shown: img.getBoundingClientRect().width}))"""
+
+
+@pytest.mark.parametrize("device", sorted(WIDTHS))
+def test_every_figure_is_legible_and_described(browser, site, device):
+    """Rule: a figure's smallest text, as displayed, is >= 9 px (its size at
+    design width, from the build, times the displayed scale); on a phone
+    a wide figure keeps that width and scrolls sideways in its box. Every
+    figure has alt text that describes it, not a file name."""
+    small, nameless = [], []
+    for path in [p for p in toc_pages() if "/chapters/" in p]:
+        page, _ = _open_at(browser, site, path, WIDTHS[device])
+        for fig in page.evaluate(_FIGURES):
+            if not fig["alt"] or fig["alt"].endswith(".png"):
+                nameless.append((path, fig["src"]))
+            if not fig["font"] or not fig["design"]:
+                small.append((path, fig["src"], "no size recorded"))
+                continue
+            shown_px = fig["font"] * fig["shown"] / fig["design"]
+            if shown_px < 9 - 0.05:
+                small.append((path, fig["src"], round(shown_px, 2)))
+        page.close()
+    assert nameless == [], nameless
+    assert small == [], small
+
+
+_MATH = """() => {
+  const clipped = Array.from(document.querySelectorAll(
+      'mjx-container[display="true"]')).filter(m => {
+    const box = m.parentElement.getBoundingClientRect();
+    const r = m.getBoundingClientRect();
+    const inner = m.firstElementChild
+      ? m.firstElementChild.getBoundingClientRect().width : r.width;
+    return m.scrollWidth > m.clientWidth + 1 || inner > box.width + 1;
+  }).map(m => m.textContent.slice(0, 60));
+  const article = document.querySelector('article').cloneNode(true);
+  article.querySelectorAll('pre, code, mjx-container, script, style')
+         .forEach(e => e.remove());
+  return {clipped: clipped, text: article.innerText};
+}"""
+
+
+@pytest.mark.parametrize("path", toc_pages())
+def test_no_equation_is_clipped_and_no_tex_is_left_raw(browser, site, path):
+    """At desktop width every display equation fits the column, and no
+    TeX is shown raw outside code."""
+    page, _ = _open_at(browser, site, path, WIDTHS["desktop"])
+    found = page.evaluate(_MATH)
+    page.close()
+    assert found["clipped"] == [], found["clipped"]
+    raw = re.findall(r"\\\\(?:frac|sum|mathbf|mathrm|begin|left|right|"
+                     r"sqrt|log|exp|operatorname|text)\b|\$\$|\\\\\(|"
+                     r"\\\\\[", found["text"])
+    assert raw == [], raw[:5]

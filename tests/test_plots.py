@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+import dml.plots  # noqa: E402
 from dml.metrics import pair_scores  # noqa: E402
 from dml.plots import (CORRECT_COLOR, WRONG_COLOR,  # noqa: E402
                        plot_embedding, plot_pair_distances,
@@ -132,3 +133,31 @@ def test_embedding_nested_colour_is_coarse_and_marker_is_fine(rng):
 def test_embedding_needs_two_columns():
     with pytest.raises(ValueError, match="X2 has 3 columns"):
         plot_embedding(np.zeros((4, 3)), [0, 0, 1, 1])
+
+
+def test_describe_figure_names_each_panel_and_skips_colour_bars():
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2)
+    a.set(title="loss", xlabel="epoch", ylabel="value")
+    image = b.imshow([[0, 1], [1, 0]])
+    b.set_title("triplet")
+    fig.colorbar(image, ax=b)
+    fig.suptitle("Training")
+    assert dml.plots.describe_figure(fig) == (
+        "Training. panel 1 of 2: loss; x: epoch; y: value. "
+        "panel 2 of 2: triplet.")
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    assert dml.plots.describe_figure(fig) == "A figure."
+    plt.close(fig)
+
+
+def test_smallest_font_is_the_smallest_visible_text():
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.set_title("t", fontsize=14)
+    ax.legend(ax.plot([0, 1], label="line"), ["line"], fontsize=7)
+    ax.text(0, 0, "hidden", fontsize=3).set_visible(False)
+    ax.text(0, 0, "", fontsize=2)                      # empty: not text
+    assert dml.plots.smallest_font_pt(fig) == 7
+    plt.close(fig)

@@ -4,7 +4,13 @@
   inline configuration scripts twice, and the second ``const THEBE_JS_URL``
   is a JavaScript error on every page. After the build, drop an inline
   ``<script>`` line of the page head that repeats an earlier one verbatim.
+* A figure's alt text would be its file name. The build kernel writes a
+  description of each matplotlib figure into its PNG
+  (``figure_startup.py``); put it in the ``alt`` attribute, with the size
+  of the figure's smallest text (``data-font-px``, design pixels), which
+  the page script uses to keep that text legible on a phone.
 """
+import html
 import pathlib
 import re
 
@@ -26,12 +32,41 @@ def dedupe_head_scripts(html: str) -> str:
     return "\n".join(lines) + html[head_end:]
 
 
+_IMG = re.compile(r'<img alt="([^"]*)" src="([^"]+\.png)"')
+
+
+def png_text(path: pathlib.Path) -> dict:
+    """The text chunks of a PNG (empty if none or unreadable)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            return {k: v for k, v in image.info.items()
+                    if isinstance(v, str)}
+    except OSError:
+        return {}
+
+
+def describe_images(page_html: str, page: pathlib.Path) -> str:
+    """Alt text (where the cell gave none: the alt is the file name) and
+    the smallest-font size, from each figure's own PNG."""
+    def fix(m):
+        alt, src = m.group(1), m.group(2)
+        info = png_text((page.parent / src).resolve())
+        if alt in ("", src) and "Description" in info:
+            alt = info["Description"]
+        font = info.get("dml:smallest-font-px", "")
+        extra = f' data-font-px="{font}"' if font else ""
+        return f'<img alt="{html.escape(alt, quote=True)}"{extra} ' \
+            f'src="{src}"'
+    return _IMG.sub(fix, page_html)
+
+
 def _fix_pages(app, exception):
     if exception is not None or app.builder.format != "html":
         return
     for page in pathlib.Path(app.outdir).rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        fixed = dedupe_head_scripts(text)
+        fixed = describe_images(dedupe_head_scripts(text), page)
         if fixed != text:
             page.write_text(fixed, encoding="utf-8")
 

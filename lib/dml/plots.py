@@ -8,7 +8,7 @@ here computes a metric: the numbers come from :mod:`dml.metrics` and
 
 * :func:`plot_roc`               ROC curve, AUC, the TPR@FPR operating point
 * :func:`plot_pair_distances`    genuine vs impostor distance histograms
-  (seed 000's "same vs different" figure)
+  (the drug-compound case study's "same vs different" figure)
 * :func:`plot_retrieval_grid`    a query and its top K, borders green when
   the neighbour shares the query's label, red otherwise
 * :func:`plot_embedding`         2-D scatter coloured by label; with coarse
@@ -28,7 +28,8 @@ from .metrics._ranking import drop_self
 from .neighbors import nearest_neighbors
 
 __all__ = ["plot_roc", "plot_pair_distances", "plot_retrieval_grid",
-           "plot_embedding", "CORRECT_COLOR", "WRONG_COLOR"]
+           "plot_embedding", "describe_figure", "smallest_font_pt",
+           "CORRECT_COLOR", "WRONG_COLOR"]
 
 CORRECT_COLOR = "#2ca02c"      # green border: neighbour of the same class
 WRONG_COLOR = "#d62728"        # red border: neighbour of another class
@@ -234,3 +235,31 @@ def _scatter_nested(ax, P, yf, yc, names, coarse_names, s):
                               label=lab))
     ax.legend(handles=handles, fontsize=7, title="colour = coarse, "
               "marker = fine", title_fontsize=7)
+
+
+# ---------------------------------------------------------------------------
+# accessibility: what the book's build writes next to every figure
+# ---------------------------------------------------------------------------
+def describe_figure(fig) -> str:
+    """A text description of a figure for its alt text: the suptitle, then
+    per panel its title and axis labels (colour bars left out)."""
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    parts = []
+    for k, ax in enumerate(axes):
+        bits = [ax.get_title()] if ax.get_title() else []
+        bits += [f"{axis}: {label}" for axis, label in
+                 (("x", ax.get_xlabel()), ("y", ax.get_ylabel())) if label]
+        if bits:
+            where = f"panel {k + 1} of {len(axes)}: " if len(axes) > 1 else ""
+            parts.append(where + "; ".join(bits).replace("\n", " "))
+    title = fig._suptitle.get_text() + ". " if fig._suptitle else ""
+    return title + (". ".join(parts) or "A figure") + "."
+
+
+def smallest_font_pt(fig) -> float:
+    """The size, in points, of the smallest visible text of a figure (the
+    figure's legibility when it is shrunk into a page column)."""
+    sizes = [t.get_fontsize() for t in fig.findobj(
+        lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text"))
+        if t.get_visible() and t.get_text().strip()]
+    return float(min(sizes)) if sizes else 10.0

@@ -105,6 +105,14 @@ def static_grid(controls: dict, given: dict | None = None,
     return {name: grid[name] for name in controls}
 
 
+def legibility(figure) -> dict:
+    """The frame's design width and smallest text, in CSS pixels (96 per
+    inch), for the page script that keeps that text >= 9 px (figures.js)."""
+    from ..plots import smallest_font_pt
+    return {"design_width": round(figure.get_figwidth() * 96),
+            "font_px": round(smallest_font_pt(figure) * 96 / 72, 2)}
+
+
 def _png(figure) -> str:
     """A figure as a data URI: PNG at FRAME_DPI, COLOURS colours."""
     from PIL import Image
@@ -187,7 +195,7 @@ _STYLE = """<style>
 .dml-explorer-controls output { min-width: 3.5em;
   font-variant-numeric: tabular-nums; }
 .dml-explorer-figure { overflow-x: auto; }
-.dml-explorer-figure img { width: 100%; min-width: 560px; height: auto; }
+.dml-explorer-figure img { width: 100%; height: auto; }
 .dml-explorer-note { font-size: 0.85em; color: var(--pst-color-text-muted); }
 </style>"""
 
@@ -233,12 +241,15 @@ def static_html(explorer, frames: dict | None = None,
             "alt": doc or type(explorer).__name__}
     default_key = _key(grid[n].index(controls[n].value) for n in names)
     payload = json.dumps(data).replace("</", "<\\/")
+    size = legibility(explorer.figure)
     note = STATIC_NOTE.format(n=len(frames))
     return (
         f'{_STYLE}<div class="dml-explorer" id="{uid}">'
         f'<div class="dml-explorer-controls">{"".join(parts)}</div>'
         f'<div class="dml-explorer-figure"><img class="dml-explorer-frame" '
         f'src="{frames[default_key]}" data-key="{default_key}" '
+        f'data-design-width="{size["design_width"]}" '
+        f'data-font-px="{size["font_px"]}" '
         f'alt="{html.escape(data["alt"])}"></div>'
         f'<p class="dml-explorer-note">{note}</p>'
         f'<script type="application/json" class="dml-explorer-data">'
