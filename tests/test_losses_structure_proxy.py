@@ -8,6 +8,7 @@ import torch
 from dml.losses import (ArcFaceLoss, LiftedStructureLoss,
                         MultiSimilarityLoss, ProxyAnchorLoss, arcface_loss,
                         multi_similarity_loss)
+from dml.losses.arcface import arcface_logits
 from _helpers import batch, cos
 
 
@@ -169,7 +170,9 @@ def arcface_ref(X, y, W, m, s):
         for c in range(W.shape[1]):
             cs = cos(X[b], W[:, c])
             if c == y[b]:
-                cs = math.cos(math.acos(cs) + m)
+                theta = math.acos(max(-1.0, min(1.0, cs)))
+                cs = math.cos(theta + m) if theta <= math.pi - m \
+                    else cs - m * math.sin(m)       # keeps falling past pi
             logits.append(s * cs)
         mx = max(logits)
         lse = mx + math.log(sum(math.exp(v - mx) for v in logits))
@@ -184,6 +187,32 @@ def test_arcface_equals_the_loop(seed):
     ref = arcface_ref(X, y, loss.W.detach(), math.radians(28.6), 16)
     assert loss(X, y).item() == pytest.approx(sum(ref) / len(ref),
                                               rel=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_arcface_with_a_large_margin_equals_the_loop_past_180_degrees(seed):
+    """With m = 60 degrees, many samples have theta + m > 180 degrees:
+    there the target logit is cos(theta) - m sin(m), as in
+    pytorch-metric-learning 2.x (issue 16)."""
+    X, y = batch(seed, B=60, C=4)
+    loss = ArcFaceLoss(4, 3, margin=60.0, scale=16).double()
+    W = loss.W.detach()
+    cosines = torch.stack([torch.tensor(cos(X[b], W[:, int(y[b])]))
+                           for b in range(len(y))])
+    assert (cosines < -math.cos(math.radians(60))).sum() >= 3
+    ref = arcface_ref(X, y, W, math.radians(60.0), 16)
+    assert loss(X, y).item() == pytest.approx(sum(ref) / len(ref),
+                                              rel=1e-10)
+
+
+def test_arcface_target_logit_falls_with_the_angle_everywhere():
+    theta = torch.linspace(0, math.pi, 721, dtype=torch.float64)
+    cosines = torch.stack([torch.cos(theta), torch.zeros_like(theta)], 1)
+    labels = torch.zeros(len(theta), dtype=torch.long)
+    for margin in (0.2, 0.5, math.radians(60)):
+        target = arcface_logits(cosines, labels, margin, scale=1.0)[:, 0]
+        assert (target.diff() <= 1e-12).all(), margin
+        assert torch.isfinite(target).all()
 
 
 def test_arcface_gradient_and_stability():

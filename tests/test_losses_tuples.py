@@ -122,3 +122,30 @@ def test_masked_logsumexp_equals_the_loop_and_handles_empty_rows():
     assert one[1].item() == 0.0
     (out[0] + one.sum()).backward()
     assert torch.isfinite(x.grad).all() and x.grad[1].abs().sum() == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_masked_logsumexp_in_half_precision_sums_in_float32(dtype):
+    """Terms far below the largest are neither raised to a floor nor lost
+    (float16's own floor would be log(tiny) + 7 = -2.7; issue 16)."""
+    x = torch.linspace(-12.0, 3.0, 61).reshape(1, -1)          # (1, 61)
+    mask = torch.ones_like(x, dtype=torch.bool)
+    mask[0, ::7] = False
+    for add_one in (False, True):
+        want = masked_logsumexp(x.double(), mask, add_one=add_one)
+        got = masked_logsumexp(x.to(dtype), mask, add_one=add_one)
+        assert got.dtype == torch.float32
+        # only the rounding of the inputs to half precision remains
+        assert got.double().item() == pytest.approx(want.item(), abs=2e-2)
+
+
+def test_half_precision_losses_equal_float32_within_rounding():
+    from dml.losses import MultiSimilarityLoss, ProxyAnchorLoss
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 16, generator=g)
+    y = torch.randint(0, 4, (64,), generator=g)
+    proxy = ProxyAnchorLoss(4, 16)
+    for loss in (MultiSimilarityLoss(), proxy):
+        full = loss(X, y).item()
+        half = loss(X.half(), y).item()
+        assert half == pytest.approx(full, rel=2e-3), type(loss).__name__

@@ -127,3 +127,35 @@ def test_distance_weighted_miner_on_cuda_gives_valid_seeded_draws(rng):
     a, p, n = mn.DistanceWeightedMiner(seed=1)(E, y)
     assert n.is_cuda and (y[n] != y[a]).all() and (y[a] == y[p]).all()
     assert torch.equal(n, mn.DistanceWeightedMiner(seed=1)(E, y)[2])
+
+
+@pytest.mark.parametrize("dim", [2, 3, 8])
+def test_cutoff_zero_and_a_negative_at_distance_zero_give_valid_draws(dim):
+    """cutoff=0 with a negative exactly on the anchor: 1/q(0) is infinite;
+    that negative gets weight 0 (as in pytorch-metric-learning) and the
+    others are drawn, no NaN reaches torch.multinomial (issue 16)."""
+    E = torch.zeros(6, dim)
+    E[:, 0] = 1.0
+    E[3:, 1] = torch.tensor([0.5, 1.0, 1.5])        # class 1, away from 0
+    E[2] = E[0]                                      # a negative at d = 0
+    labels = torch.tensor([0, 0, 1, 1, 1, 1])
+    miner = mn.DistanceWeightedMiner(cutoff=0.0, nonzero_loss_cutoff=1.99)
+    from dml.distances import euclidean_matrix
+    D = euclidean_matrix(torch.nn.functional.normalize(E))
+    log_w = miner.log_weights(D, labels[:, None] != labels[None], dim)
+    assert not log_w.isnan().any()
+    if dim > 2:                   # q(0) = 0 only from n = 3 on
+        assert log_w[0, 2] == float("-inf")          # excluded, not inf
+    a, p, n = miner(E, labels)
+    assert len(a) > 0
+    assert (labels[a] == labels[p]).all() and (labels[a] != labels[n]).all()
+    if dim > 2:
+        assert not ((a == 0) & (n == 2)).any()
+
+
+def test_sphere_density_is_finite_where_a_zero_coefficient_meets_log_0():
+    d = torch.tensor([0.0, 1.0, 2.0])
+    assert mn.sphere_distance_log_density(d[:1], 2).item() == 0.0
+    # n = 3 at d = 2: log 2 + 0 * log 0
+    assert mn.sphere_distance_log_density(d[2:], 3).item() == \
+        pytest.approx(math.log(2.0))

@@ -111,7 +111,14 @@ def masked_logsumexp(x: torch.Tensor, mask: torch.Tensor, dim: int = -1,
     the subnormals, or underflow to 0, takes torch's vectorised CPU kernel
     a 4-15x slower path, and what the floor changes is a term below
     ~1e-35 (float32) next to a sum of at least 1.
+
+    Half-precision inputs (float16, bfloat16) are summed in float32 and
+    the result is float32: float16's floor would be log(tiny) + 7 = -2.7,
+    which would raise every term more than 2.7 below the largest, and a
+    half-precision sum of many terms loses the small ones.
     """
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return masked_logsumexp(x.float(), mask, dim, add_one)
     info = torch.finfo(x.dtype)
     z = x.masked_fill(~mask, info.min)
     if add_one:

@@ -16,8 +16,17 @@ through ``safe_sqrt``: arccos has an infinite derivative at cos = +-1,
 this form a finite one. The cross-entropy is log-softmax based, finite for
 any logits.
 
-Like pytorch-metric-learning (whose values ours equal), no "easy margin"
-and no fall-back for theta + m > pi (insightface's ``th``/``mm`` trick).
+Past theta + m = pi, cos(theta + m) would rise again as theta grows, so
+a worse sample would get a *smaller* loss. There the target logit
+continues as cos(theta) - m sin(m), which meets cos(theta + m) at
+theta = pi - m and keeps falling (pytorch-metric-learning's rule since
+2.0, a variant of insightface's ``th``/``mm`` fall-back):
+
+    cos_m = cos(theta + m)          if theta <= pi - m  (cos >= -cos m)
+            cos(theta) - m sin(m)   otherwise
+
+With that rule the values equal pytorch-metric-learning 2.9's; no "easy
+margin".
 """
 from __future__ import annotations
 
@@ -43,6 +52,9 @@ def arcface_logits(cos, labels, margin: float = 0.5, scale: float = 64.0):
     target = F.one_hot(labels, cos.shape[1]).bool()      # (B, C)
     sin = safe_sqrt(1.0 - cos * cos)                     # (B, C)
     cos_m = cos * math.cos(margin) - sin * math.sin(margin)
+    # past theta = pi - m, keep the target logit falling (module docstring)
+    cos_m = torch.where(cos >= -math.cos(margin), cos_m,
+                        cos - margin * math.sin(margin))
     return scale * torch.where(target, cos_m, cos)      # (B, C)
 
 

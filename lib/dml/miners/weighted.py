@@ -31,11 +31,13 @@ def sphere_distance_log_density(d: torch.Tensor, dim: int) -> torch.Tensor:
 
     The (unnormalised) log density of the distance between two uniform
     points on the unit sphere S^{dim-1} (Wu et al., 2017, Section 4);
-    ``dim`` is n, the embedding dimension. Valid for 0 < d < 2.
+    ``dim`` is n, the embedding dimension. Valid for 0 < d < 2; a zero
+    coefficient times log 0 (n = 2 at d = 0, n = 3 at d = 2) counts as 0
+    (``torch.xlogy``), not NaN.
     """
-    n = float(dim)
-    return (n - 2.0) * torch.log(d) + 0.5 * (n - 3.0) * torch.log(
-        1.0 - 0.25 * d * d)
+    n = torch.tensor(float(dim), dtype=d.dtype, device=d.device)
+    return torch.xlogy(n - 2.0, d) + 0.5 * torch.xlogy(
+        n - 3.0, 1.0 - 0.25 * d * d)
 
 
 def _unit_rows(E: torch.Tensor) -> torch.Tensor:
@@ -95,7 +97,9 @@ class DistanceWeightedMiner(Miner):
         """log P(n | a) up to a per-row constant; -inf where excluded."""
         d = D.clamp(min=self.cutoff, max=2.0 - 1e-6)          # (B, B)
         log_w = -sphere_distance_log_density(d, dim)          # (B, B)
-        allowed = neg & (D < self.nonzero_loss_cutoff)
+        # with cutoff = 0 a negative at distance 0 has 1 / q = inf: it gets
+        # weight 0, as in pytorch-metric-learning (no inf - inf = NaN)
+        allowed = neg & (D < self.nonzero_loss_cutoff) & log_w.isfinite()
         none = ~allowed.any(1, keepdim=True)                  # (B, 1)
         log_w = torch.where(none, torch.zeros_like(log_w), log_w)
         allowed = allowed | (none & neg)       # uniform fallback rows

@@ -21,10 +21,13 @@ class MiningExplorer(Explorer):
 
     The batch is P classes x K drug compounds (raw descriptors, so many
     triplets are hard). Every valid triplet is a point (d(a,p), d(a,n)),
-    coloured by its type under the current margin (seed 000's table,
+    coloured by its type under the current margin (chapter 4's table,
     :func:`dml.miners.classify_triplets`); the triplets the chosen miner
     returns are ringed in black. The bar chart counts the types.
     """
+
+    # the static book: 5 margins x every miner (the page-weight budget)
+    STATIC_GRID = {"margin": [0.25, 0.5, 1.0, 2.0, 4.0]}
 
     STRATEGIES = {
         "all triplets": lambda m: None,
