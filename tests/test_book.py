@@ -125,3 +125,25 @@ def test_page_fixes_keep_an_alt_text_the_cell_gave(tmp_path):
         tmp_path / "page.html")
     assert fixed == '<img alt="Recall rises with gamma" ' \
         'data-font-px="12.5" src="a.png" />'
+
+
+def test_bibliography_entries_link_back_to_the_pages_that_cite_them(
+        tmp_path):
+    import sys
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import page_fixes
+    bib = tmp_path / "book" / "bibliography.html"
+    ch = tmp_path / "book" / "chapters" / "02.html"
+    cite = '<a class="reference internal" href="../bibliography.html#id7"'
+    pages = {
+        bib: '<div class="citation" id="id7" role="doc-biblioentry">\n'
+             '<span>[1]</span>\n<p>Weinberger and Saul.</p>\n</div>\n'
+             '<div class="citation" id="id8" role="doc-biblioentry">\n'
+             '<p>Never cited.</p>\n</div>',
+        ch: f"<title>2. Linear &#8212; Book</title>{cite}>W</a> {cite}>W</a>"}
+    out = page_fixes.add_back_links(pages, bib)
+    assert out.count("cited-in") == 1
+    assert '<p class="cited-in">Cited in: <a href="chapters/02.html#cite-' \
+        'id7">2. Linear</a></p>' in out
+    marked = page_fixes.mark_first_citations(pages[ch])
+    assert marked.count('id="cite-id7"') == 1
