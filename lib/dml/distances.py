@@ -2,8 +2,9 @@
 
 Notation (book, chapter 1): rows of ``X`` are points x_i in R^D; ``M`` is a
 positive semi-definite (PSD) D x D matrix; ``W`` is an L x D linear map with
-M = W^T W, so that d_M(x, x') = ||W x - W x'||_2 (Eq. 16.3 in Murphy's
-*Probabilistic Machine Learning*, the formula of seed 000).
+M = W^T W, so that d_M(x, x') = ||W x - W x'||_2 (Murphy, *Probabilistic
+Machine Learning: An Introduction*, 2022, Sec. 16.2; the formula the
+drug-compound case study of chapter 1 starts from).
 
 Two layers live here:
 
@@ -258,8 +259,12 @@ def project_psd(M):
 
         Pi_PSD(M) = V diag(max(lambda, 0)) V^T
 
-    This is the projection step of Xing et al. (2002)'s projected gradient
-    method (seed 002). The result is exactly symmetric.
+    This is the projection step of the projected gradient method of Xing,
+    Ng, Jordan and Russell (2002), as presented in Nguyen's lecture slides
+    (Distance Metric Learning, MML 2023). The result is exactly symmetric.
+    It is PSD, so d_M is a pseudo-metric; a metric only if it is also
+    positive definite, which it never is when (M + M^T) / 2 had a negative
+    eigenvalue (that eigenvalue becomes 0).
     """
     Mt = to_tensor(M, "M")
     if Mt.ndim != 2 or Mt.shape[0] != Mt.shape[1] or Mt.shape[0] == 0:

@@ -7,6 +7,7 @@ FUNCTIONS = {
     'euclidean_distance': 'a, b',
     'cosine_distance': 'a, b',
     'pairwise_sq_euclidean': 'X, Y',
+    'mahalanobis_pairwise': 'X, W',
 }
 
 # label: ({solution cell id: replacement code}, {test cells that fail})
@@ -16,6 +17,11 @@ MISTAKES = {
 def euclidean_distance(a, b):
     return float(((a - b) ** 2).sum())""",
     }, ['test_euclidean_distance']),
+    'cosine similarity instead of distance': ({
+        'cosine_distance': """
+def cosine_distance(a, b):
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))""",
+    }, ['test_cosine_distance']),
     'plain instead of squared distances': ({
         'pairwise_sq_euclidean': """
 def pairwise_sq_euclidean(X, Y):
@@ -36,5 +42,37 @@ def pairwise_sq_euclidean(X, Y):
     x2, y2 = (X * X).sum(1)[:, None], (Y * Y).sum(1)[None]
     X *= -2.0
     return np.maximum(x2 + y2 + X @ Y.T, 0)""",
-    }, ['test_pairwise_sq_euclidean_keeps_inputs', 'test_pairwise_sq_euclidean_values']),
+    }, ['test_pairwise_sq_euclidean_keeps_inputs',
+        'test_pairwise_sq_euclidean_values']),
+    'W instead of W^T (z = x W)': ({
+        'mahalanobis_pairwise': """
+def mahalanobis_pairwise(X, W):
+    Z = X @ W
+    s = (Z * Z).sum(1)
+    return np.maximum(s[:, None] + s[None] - 2 * Z @ Z.T, 0)""",
+    }, ['test_mahalanobis_pairwise_values']),
+    'M = W W^T instead of W^T W': ({
+        'mahalanobis_pairwise': """
+def mahalanobis_pairwise(X, W):
+    M = W @ W.T
+    s = np.einsum('id,de,ie->i', X, M, X)
+    return np.maximum(s[:, None] + s[None] - 2 * X @ M @ X.T, 0)""",
+    }, ['test_mahalanobis_pairwise_values']),
+    'plain Mahalanobis distances (square root)': ({
+        'mahalanobis_pairwise': """
+def mahalanobis_pairwise(X, W):
+    Z = X @ W.T
+    s = (Z * Z).sum(1)
+    return np.sqrt(np.maximum(s[:, None] + s[None] - 2 * Z @ Z.T, 0))""",
+    }, ['test_mahalanobis_pairwise_values']),
+    'a loop over pairs in the Mahalanobis matrix': ({
+        'mahalanobis_pairwise': """
+def mahalanobis_pairwise(X, W):
+    D = np.empty((len(X), len(X)))
+    for i in range(len(X)):
+        for j in range(len(X)):
+            v = W @ (X[i] - X[j])
+            D[i, j] = v @ v
+    return D""",
+    }, ['test_mahalanobis_pairwise_is_vectorised']),
 }
