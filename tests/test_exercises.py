@@ -226,6 +226,19 @@ def test_reference_solution_passes_every_test_cell(assignment):
     assert failing(source_nb(assignment)) == set()
 
 
+@pytest.mark.parametrize("assignment", sorted(REQUIRED))
+def test_the_unchanged_student_version_passes_no_test_cell(assignment):
+    """A blank submission earns nothing: every graded cell fails when the
+    solution cells still raise NotImplementedError (hidden tests run)."""
+    nb = source_nb(assignment)
+    blank = {nbg(c)["grade_id"]: re.sub(
+        r"### BEGIN SOLUTION\n.*?### END SOLUTION",
+        "raise NotImplementedError()", c["source"], flags=re.S)
+        for c in solution_cells(nb)}
+    results = run_cells(nb, blank)
+    assert {k for k, v in results.items() if v is None} == set()
+
+
 MISTAKES = {
     # (assignment, label): (replacements by solution cell id,
     #                       test cells that must fail)
