@@ -18,7 +18,9 @@ OUT (next to it, so that its relative paths still hold) with:
 * ``launch_buttons``: JupyterLab; Binder at $DML_BINDERHUB_URL (default
   https://mybinder.org), Colab at https://colab.research.google.com, and
   the JupyterHub at $DML_JUPYTERHUB_URL when it is set;
-* the repository button in the page header.
+* the repository button in the page header;
+* the one command that installs ``dml`` from that repository, shown to
+  readers in the introduction (the ``install_dml`` substitution).
 
 Usage: python scripts/book_config.py OUT
 """
@@ -63,6 +65,12 @@ def launch_config(base: dict, env=os.environ) -> dict:
     config["launch_buttons"] = buttons
     config["html"] = dict(config.get("html") or {},
                           use_repository_button=True)
+    repo = config["repository"]
+    parse = dict(config.get("parse") or {})
+    parse["myst_substitutions"] = dict(
+        parse.get("myst_substitutions") or {},
+        install_dml=f'`pip install "dml @ git+{repo["url"]}@{repo["branch"]}"`')
+    config["parse"] = parse
     return config
 
 

@@ -25,6 +25,13 @@ def test_intro_says_what_the_course_is_and_how_to_run_it(html):
     text = (html / "book" / "intro.html").read_text()
     assert "Distance Metric Learning" in text
     assert "scripts/book.sh" in text and "scripts/test.sh" in text
+    # a reader who downloaded one chapter gets the one install command for
+    # the repository the book was built for (tests build with one)
+    import html as _html
+    import re as _re
+    words = _html.unescape(_re.sub(r"<[^>]+>", "", text))
+    assert 'pip install "dml @ git+https://github.com/dml-course/' \
+        'dml-course@main"' in words
 
 
 def test_api_reference_documents_and_links_the_library_source(html):
@@ -70,6 +77,12 @@ def test_launch_config_adds_repository_and_hubs_to_the_book_config():
         "https://hub.example.edu"
     assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
     assert config["sphinx"] == base["sphinx"]         # the rest is unchanged
+    # the intro's install command names the repository
+    assert config["parse"]["myst_substitutions"]["install_dml"] == \
+        '`pip install "dml @ git+https://github.com/dml-course/dml-course' \
+        '@main"`'
+    assert config["parse"]["myst_enable_extensions"] == \
+        base["parse"]["myst_enable_extensions"]
     run, config = _book_config(".test_launch_config.yml",
                                DML_REPOSITORY_URL="https://x.org/a/b")
     assert "jupyterhub_url" not in config["launch_buttons"]
