@@ -161,3 +161,15 @@ def test_smallest_font_is_the_smallest_visible_text():
     ax.text(0, 0, "", fontsize=2)                      # empty: not text
     assert dml.plots.smallest_font_pt(fig) == 7
     plt.close(fig)
+
+
+def test_two_roc_curves_on_one_axes_share_one_chance_line():
+    import matplotlib.pyplot as plt
+    rng = np.random.default_rng(0)
+    scores, same = rng.random(50), rng.random(50) < 0.4
+    fig, ax = plt.subplots()
+    plot_roc(scores, same, ax=ax, label="a")
+    plot_roc(-scores, same, ax=ax, label="b")
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels.count("chance") == 1 and len(labels) == 5   # 2 x (ROC, op)
+    plt.close(fig)

@@ -47,7 +47,14 @@ def _axes(ax, figsize):
 def plot_roc(scores, same, *, higher_is_similar: bool = True,
              target_fpr: float | None = 0.05, interpolate: bool = False,
              label: str | None = None, ax=None):
-    """ROC curve with its AUC and the TPR@FPR operating point marked.
+    r"""ROC curve with its AUC and the TPR@FPR operating point marked.
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`. The curve traces
+    (FPR(tau), TPR(tau)) over every threshold tau,
+
+    .. math::
+
+       \mathrm{AUC} = \int_0^1 \mathrm{TPR}\; d\,\mathrm{FPR}.
 
     The curve is :func:`dml.roc_curve` (every threshold); the
     point is :func:`dml.operating_point` at ``target_fpr`` (none
@@ -61,8 +68,11 @@ def plot_roc(scores, same, *, higher_is_similar: bool = True,
     name = f"{label} " if label else ""
     ax.plot(fpr, tpr, lw=2, label=f"{name}ROC (AUC = {area:.3f})",
             gid="roc")
-    ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1, label="chance",
-            gid="chance")
+    if not any(line.get_gid() == "chance" for line in ax.lines):
+        # once per axes: a second curve on the same axes adds no second
+        # "chance" to the legend
+        ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1, label="chance",
+                gid="chance")
     if target_fpr is not None:
         op = operating_point(scores, same, target_fpr,
                              higher_is_similar=higher_is_similar,
@@ -74,7 +84,7 @@ def plot_roc(scores, same, *, higher_is_similar: bool = True,
                 color=WRONG_COLOR, lw=1)
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate (FPR)",
            ylabel="true positive rate (TPR)", aspect="equal")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=9)
     return fig
 
 
@@ -84,11 +94,12 @@ def plot_pair_distances(scores, same, *, bins=40, density: bool = False,
                                 "different class (impostor)"), ax=None):
     """Overlaid histograms of genuine and impostor pair scores.
 
-    ``scores`` and ``same`` are the output of
-    :func:`dml.pair_scores` (or any pair scores). Both histograms
-    share the same bin edges; with ``density=False`` the bar heights are
-    counts and add up to the number of pairs. An optional vertical line
-    marks a decision ``threshold`` (gid="threshold"). The bars carry gid
+    The drug-compound case study's "same vs different" figure; pair scores are
+    taught in :doc:`chapter 6 </book/chapters/06_evaluation>`. ``scores`` and
+    ``same`` are the output of :func:`dml.pair_scores` (or any pair scores).
+    Both histograms share the same bin edges; with ``density=False`` the bar
+    heights are counts and add up to the number of pairs. An optional vertical
+    line marks a decision ``threshold`` (gid="threshold"). The bars carry gid
     "genuine" or "impostor".
     """
     s = to_numpy(to_tensor(scores, "scores")).ravel()
@@ -108,7 +119,7 @@ def plot_pair_distances(scores, same, *, bins=40, density: bool = False,
         ax.axvline(threshold, color="k", ls="--", lw=1, gid="threshold",
                    label=f"threshold {threshold:g}")
     ax.set(xlabel="pair distance", ylabel="density" if density else "pairs")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -126,17 +137,30 @@ def plot_retrieval_grid(images, y, queries, k: int = 5, *,
                         image_shape=None, cmap="gray_r"):
     """One row per query: the query image, then its k nearest neighbours.
 
-    Neighbours are searched leave-one-out (the query is not its own
-    neighbour) among all rows, in the embedding ``X`` (N, D) if given, else
-    in the flattened images; ties go to the smaller index. A neighbour's
-    border is green if it shares the query's label, red otherwise; the
-    query's border is blue. Titles give the labels.
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`. Neighbours are
+    searched leave-one-out (the query is not its own neighbour) among all rows,
+    in the embedding ``X`` (N, D) if given, else in the flattened images; ties
+    go to the smaller index. A neighbour's border is green if it shares the
+    query's label, red otherwise; the query's border is blue. Titles give the
+    labels.
 
     Parameters
     ----------
-    images : (N, H, W) or (N, H*W) pixels (e.g. 8 x 8 digits as (N, 64))
-    y : (N,) labels; queries : indices of the query rows
-    image_shape : (H, W) for flat images; default square
+    images : (N, H, W) or (N, H*W) array
+        Pixels (e.g. 8 x 8 digits as (N, 64)).
+    y : (N,) labels
+    queries : sequence of int
+        Indices of the query rows.
+    k : int
+        Neighbours shown per query.
+    X : (N, D) array or tensor, optional
+        Embedding to search in; default the flattened images.
+    metric : str
+        The distance, as in :func:`dml.nearest_neighbors`.
+    image_shape : (H, W), optional
+        For flat images; default square.
+    cmap : str
+        Matplotlib colour map.
     """
     imgs = to_numpy(to_tensor(images, "images"))
     n = imgs.shape[0]
@@ -164,12 +188,12 @@ def plot_retrieval_grid(images, y, queries, k: int = 5, *,
                              figsize=(1.2 * (k + 1), 1.3 * len(q)))
     for row, (qi, nbrs) in enumerate(zip(q, idx)):   # a few rows to draw
         axes[row, 0].imshow(imgs[qi], cmap=cmap)
-        axes[row, 0].set_title(f"query {yl[qi]}", fontsize=8)
+        axes[row, 0].set_title(f"query {yl[qi]}", fontsize=9)
         _frame(axes[row, 0], QUERY_COLOR)
         for col, j in enumerate(nbrs, start=1):
             ok = yl[j] == yl[qi]
             axes[row, col].imshow(imgs[j], cmap=cmap)
-            axes[row, col].set_title(f"#{col}: {yl[j]}", fontsize=8)
+            axes[row, col].set_title(f"#{col}: {yl[j]}", fontsize=9)
             _frame(axes[row, col], CORRECT_COLOR if ok else WRONG_COLOR)
     fig.tight_layout()
     return fig
@@ -178,6 +202,8 @@ def plot_retrieval_grid(images, y, queries, k: int = 5, *,
 def plot_embedding(X2, y, *, y_coarse=None, names=None, coarse_names=None,
                    two_panels: bool = False, ax=None, s: float = 12):
     """2-D scatter of an embedding coloured by label.
+
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>`.
 
     * ``y_coarse`` None: one colour per class (one PathCollection each,
       labelled with ``names[c]`` when given).
@@ -216,7 +242,7 @@ def _scatter_classes(ax, P, y, names, s):
         m = y == c
         ax.scatter(P[m, 0], P[m, 1], s=s, color=colors(i % colors.N),
                    label=names[c] if names is not None else str(c))
-    ax.legend(fontsize=7, markerscale=1.5)
+    ax.legend(fontsize=9, markerscale=1.5)
 
 
 def _scatter_nested(ax, P, yf, yc, names, coarse_names, s):
@@ -233,16 +259,21 @@ def _scatter_nested(ax, P, yf, yc, names, coarse_names, s):
         lab = coarse_names[c] if coarse_names is not None else f"coarse {c}"
         handles.append(Line2D([], [], ls="", marker="o", color=color,
                               label=lab))
-    ax.legend(handles=handles, fontsize=7, title="colour = coarse, "
-              "marker = fine", title_fontsize=7)
+    ax.legend(handles=handles, fontsize=9, title="colour = coarse, "
+              "marker = fine", title_fontsize=9)
 
 
 # ---------------------------------------------------------------------------
 # accessibility: what the book's build writes next to every figure
 # ---------------------------------------------------------------------------
 def describe_figure(fig) -> str:
-    """A text description of a figure for its alt text: the suptitle, then
-    per panel its title and axis labels (colour bars left out)."""
+    """A text description of a figure, for its alt text.
+
+    The suptitle, then per panel its title and axis labels (colour bars
+    left out). Not taught in a chapter: the book's build calls it for
+    every figure of the chapters (from :doc:`chapter 1
+    </book/chapters/01_distances>` on).
+    """
     axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     parts = []
     for k, ax in enumerate(axes):
@@ -257,8 +288,12 @@ def describe_figure(fig) -> str:
 
 
 def smallest_font_pt(fig) -> float:
-    """The size, in points, of the smallest visible text of a figure (the
-    figure's legibility when it is shrunk into a page column)."""
+    """The size, in points, of the smallest visible text of a figure.
+
+    The figure's legibility when it is shrunk into a page column. Not
+    taught in a chapter: the book's build checks every figure of the
+    chapters (from :doc:`chapter 1 </book/chapters/01_distances>` on).
+    """
     sizes = [t.get_fontsize() for t in fig.findobj(
         lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text"))
         if t.get_visible() and t.get_text().strip()]

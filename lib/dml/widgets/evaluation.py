@@ -53,7 +53,7 @@ class ROCExplorer(Explorer):
         ax1.set(xlabel="pair distance d", ylabel="pairs",
                 title=f"TP {state['tp']}  FP {state['fp']}  "
                       f"TN {state['tn']}  FN {state['fn']}")
-        ax1.legend(fontsize=8)
+        ax1.legend(fontsize=9)
         ax2.plot(self.fpr, self.tpr, lw=2)
         ax2.plot([0, 1], [0, 1], "--", color="0.6", lw=1)
         ax2.plot([state["fpr"]], [state["tpr"]], "o", color="C3", ms=9)

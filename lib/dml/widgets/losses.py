@@ -61,14 +61,14 @@ class LossLandscapeExplorer(Explorer):
         ax1.set(xlabel="distance d", ylabel="loss",
                 title=f"contrastive ({state['form']}), m = {m:.2f}",
                 ylim=(0, max(1.0, float(state["neg"].max()) * 1.05)))
-        ax1.legend(fontsize=8)
+        ax1.legend(fontsize=9)
         image = ax2.imshow(state["triplet_loss"], origin="lower",
                            extent=(d[0], d[-1], d[0], d[-1]),
                            cmap="viridis", aspect="auto")
         fig.colorbar(image, ax=ax2, label="triplet loss")
         if state["triplet"] == "plain":
             ax2.plot(d, d + m, "w--", lw=1.2, label="d_an = d_ap + m")
-            ax2.legend(fontsize=8, loc="lower right")
+            ax2.legend(fontsize=9, loc="lower right")
         ax2.set(xlim=(d[0], d[-1]), ylim=(d[0], d[-1]),
                 xlabel="d(a, p)", ylabel="d(a, n)",
                 title=f"triplet ({state['triplet']}): "

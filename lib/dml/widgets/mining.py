@@ -99,7 +99,7 @@ class MiningExplorer(Explorer):
         ax1.set(xlim=(0, top), ylim=(0, top), xlabel="d(a, p)",
                 ylabel="d(a, n)", title=f"{state['strategy']}: "
                 f"{int(mined.sum())} of {len(mined)} triplets")
-        ax1.legend(fontsize=8, loc="lower right")
+        ax1.legend(fontsize=9, loc="lower right")
         names = list(TRIPLET_TYPES)
         ax2.bar(names, [state["counts"][k] for k in names],
                 color=[TYPE_COLORS[k] for k in names], alpha=0.4,
@@ -107,6 +107,6 @@ class MiningExplorer(Explorer):
         ax2.bar(names, [state["mined_counts"][k] for k in names],
                 color=[TYPE_COLORS[k] for k in names], label="mined")
         ax2.set(title=f"triplet types at m = {m:.1f}", ylabel="count")
-        ax2.legend(fontsize=8)
+        ax2.legend(fontsize=9)
         fig.tight_layout()
         return fig

@@ -59,11 +59,11 @@ class UniformityExplorer(Explorer):
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
         ax1.bar(np.arange(C), state["p_bar"], color="C0")
         ax1.axhline(1 / C, color="k", ls="--", lw=1, label="uniform 1/C")
-        ax1.set(xlabel="logit i", ylabel="p̄_i", ylim=(0, 0.5),
+        ax1.set(xlabel="logit i", ylabel=r"$\bar p_i$", ylim=(0, 0.5),
                 xticks=range(C),
-                title=f"λ = {state['lam']:g}: KL(p̄ ‖ uniform) = "
+                title=f"λ = {state['lam']:g}: " r"KL($\bar p$ ‖ uniform) = "
                       f"{state['penalty']:.3f}")
-        ax1.legend(fontsize=8)
+        ax1.legend(fontsize=9)
         bottom = np.zeros(len(state["per_blob"]))
         for i in range(C):                         # one stacked layer/logit
             ax2.bar(np.arange(len(bottom)), state["per_blob"][:, i],
@@ -72,6 +72,6 @@ class UniformityExplorer(Explorer):
         ax2.set(xticks=range(len(bottom)), xticklabels=self.data.names,
                 ylabel="mean softmax", ylim=(0, 1),
                 title=f"fine-label purity (k = 10) = {state['purity']:.3f}")
-        ax2.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        ax2.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.0, 0.5))
         fig.tight_layout()
         return fig
