@@ -374,3 +374,17 @@ def test_no_equation_is_clipped_and_no_tex_is_left_raw(browser, site, path):
                      r"sqrt|log|exp|operatorname|text)\b|\$\$|\\\\\(|"
                      r"\\\\\[", found["text"])
     assert raw == [], raw[:5]
+
+
+def test_search_snippets_show_no_raw_tex(browser, site):
+    page, problems = open_page(browser, site, "search.html?q=triplet+margin")
+    page.wait_for_selector("#search-results li p.context", timeout=30000)
+    page.wait_for_timeout(1500)          # the other snippets arrive too
+    snippets = page.evaluate("Array.from(document.querySelectorAll("
+                             "'#search-results li p.context'))"
+                             ".map(p => p.textContent)")
+    page.close()
+    assert len(snippets) >= 3
+    raw = [s for s in snippets if re.search(r"\\\(|\\[a-zA-Z]{2,}\{", s)]
+    assert raw == [], raw[:2]
+    assert problems == [], problems
