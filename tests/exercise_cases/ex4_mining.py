@@ -6,7 +6,40 @@ grading test grades one submission with a mistake per function)."""
 FUNCTIONS = {
     'classify_triplets': 'd_ap, d_an, margin',
     'batch_hard_triplet_loss': 'D, labels, margin',
+    'semi_hard_negatives': 'D, labels, margin',
 }
+
+# the semi-hard miner of the reference solution with one line changed
+_SEMI = """
+def semi_hard_negatives(D, labels, margin):
+    D = np.asarray(D, dtype=float)
+    labels = np.asarray(labels)
+    same = labels[:, None] == labels[None, :]
+    pos = {pos}
+    neg = ~same
+    a, p = np.nonzero(pos)
+    d_ap = D[a, p][:, None]
+    d_an = np.where(neg[a], D[a], np.inf)
+    window = {window}
+    semi = np.where(window, d_an, np.inf).argmin(1)
+    hardest = d_an.argmin(1)
+    n = {n}
+    keep = {keep}
+    return a[keep], p[keep], n[keep]
+"""
+_OK = dict(pos="same & ~np.eye(len(labels), dtype=bool)",
+           window="(d_an >= d_ap) & (d_an < d_ap + margin)",
+           n="np.where(window.any(1), semi, hardest)",
+           keep="neg[a].any(1)")
+
+
+def _semi(**change):
+    return _SEMI.format(**{**_OK, **change})
+
+
+_SEMI_TESTS = ['test_semi_hard_negatives',
+               'test_semi_hard_negatives_boundaries',
+               'test_semi_hard_negatives_fallback']
 
 # label: ({solution cell id: replacement code}, {test cells that fail})
 MISTAKES = {
@@ -25,4 +58,48 @@ def batch_hard_triplet_loss(D, labels, margin):
     return float(np.maximum(d_ap - d_an + margin, 0)[(~same).any(1)].mean())
 """,
     }, ['test_batch_hard_skips_anchors_without_positive']),
+    'semi-hard: > instead of >= (a tie d_an = d_ap left out)': ({
+        'semi_hard_negatives': _semi(
+            window="(d_an > d_ap) & (d_an < d_ap + margin)"),
+    }, ['test_semi_hard_negatives_boundaries']),
+    'semi-hard: <= at the upper end (d_an = d_ap + m kept)': ({
+        'semi_hard_negatives': _semi(
+            window="(d_an >= d_ap) & (d_an <= d_ap + margin)"),
+    }, ['test_semi_hard_negatives_boundaries']),
+    'semi-hard: anchor as its own positive': ({
+        'semi_hard_negatives': _semi(pos="same"),
+    }, ['test_semi_hard_negatives']),
+    'semi-hard: no fallback (argmin of an empty window)': ({
+        'semi_hard_negatives': _semi(n="semi"),
+    }, _SEMI_TESTS),
+    'semi-hard: pairs without a semi-hard negative dropped': ({
+        'semi_hard_negatives': _semi(keep="window.any(1)"),
+    }, _SEMI_TESTS),
+    'semi-hard: fallback to the farthest negative': ({
+        'semi_hard_negatives': _semi(
+            n="np.where(window.any(1), semi, "
+              "np.where(neg[a], D[a], -np.inf).argmax(1))"),
+    }, _SEMI_TESTS),
+    'semi-hard: a loop over the positive pairs': ({
+        'semi_hard_negatives': """
+def semi_hard_negatives(D, labels, margin):
+    D = np.asarray(D, dtype=float)
+    labels = np.asarray(labels)
+    out = []
+    for a in range(len(labels)):
+        neg = labels != labels[a]
+        if not neg.any():
+            continue
+        for p in range(len(labels)):
+            if p == a or labels[p] != labels[a]:
+                continue
+            d = np.where(neg, D[a], np.inf)
+            window = (d >= D[a, p]) & (d < D[a, p] + margin)
+            n = (np.where(window, d, np.inf).argmin() if window.any()
+                 else d.argmin())
+            out.append((a, p, n))
+    a, p, n = (np.array(t, dtype=int) for t in zip(*out))
+    return a, p, n
+""",
+    }, ['test_semi_hard_negatives_is_vectorised']),
 }

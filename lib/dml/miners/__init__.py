@@ -7,7 +7,7 @@ embeddings' device, which every loss of :mod:`dml.losses` accepts as
 dissimilarity matrix (smaller = closer; for ``distance="cosine"`` it is
 -cos, see ``dml/miners/_base.py``).
 
-* ``classify.py``   hard / semi-hard / easy (seed 000's table)
+* ``classify.py``   hard / semi-hard / easy (Schroff et al. 2015)
 * ``exhaustive.py`` all pairs, all triplets, batch-all, TripletMarginMiner
 * ``hard.py``       batch-hard, semi-hard, hardest negative (O(B^2))
 * ``weighted.py``   distance-weighted sampling

@@ -1,4 +1,4 @@
-"""Hard, semi-hard and easy triplets (seed 000's table; Schroff et al. 2015).
+"""Hard, semi-hard and easy triplets (Schroff, Kalenichenko & Philbin 2015).
 
 For a triplet (a, p, n) with anchor-positive distance d_ap, anchor-negative
 distance d_an and margin m (book, chapter 3):
@@ -11,9 +11,12 @@ semi-hard   d_ap <= d_an < d_ap + m          in (0, m]
 easy        d_an >= d_ap + m                 0 (beyond the margin)
 =========== ================================ =========================
 
-The boundaries are seed 000's: a tie d_an = d_ap is semi-hard and a tie
-d_an = d_ap + m is easy. (pytorch-metric-learning's TripletMarginMiner puts
-both ties on the other side; see :class:`dml.miners.TripletMarginMiner`.)
+FaceNet and the drug-compound case study ("Learning Distance Metrics", a
+worked notebook) write the conditions with strict inequalities and leave
+the ties unassigned; the boundaries here follow the case study's code: a
+tie d_an = d_ap is semi-hard and a tie d_an = d_ap + m is easy.
+(pytorch-metric-learning's TripletMarginMiner puts both ties on the other
+side; see :class:`dml.miners.TripletMarginMiner`.)
 For a similarity (cosine), pass d = -s so that smaller still means closer.
 """
 from __future__ import annotations
@@ -66,7 +69,7 @@ def triplet_type_codes(d_ap, d_an, margin: float):
 
 
 def classify_triplets(d_ap, d_an, margin: float) -> np.ndarray:
-    """Names "hard" / "semi-hard" / "easy" of each triplet (seed 000).
+    """Names "hard" / "semi-hard" / "easy" of each triplet (book, ch. 4).
 
     Same rule and arguments as :func:`triplet_type_codes`; always returns
     a numpy array of strings (a tensor cannot hold strings), with the

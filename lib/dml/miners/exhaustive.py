@@ -91,7 +91,7 @@ class BatchAllMiner(Miner):
     With ``margin=None`` this is :class:`AllTripletsMiner`. With a margin m
     only triplets with a non-zero hinge loss are kept::
 
-        d_ap - d_an + m > 0   (hard or semi-hard in seed 000's table)
+        d_ap - d_an + m > 0   (hard or semi-hard, see classify.py)
 
     which is what the paper averages over ("batch all, non-zero").
     """
@@ -120,7 +120,7 @@ class TripletMarginMiner(Miner):
     With delta = d_an - d_ap (for cosine, delta = s_ap - s_an) and margin m:
 
     ============ ======================= ==================================
-    type         kept when               compared with seed 000's table
+    type         kept when               compared with classify.py's table
     ============ ======================= ==================================
     "all"        delta <= m              hard + semi-hard, plus delta = m
     "hard"       delta <= 0              hard, plus the tie d_an = d_ap

@@ -104,7 +104,7 @@ def semihard_negatives(D: torch.Tensor, pos: torch.Tensor,
 
     FaceNet's semi-hard choice (Schroff, Kalenichenko & Philbin, 2015):
         n*(a, p) = argmin { d[a, n] : neg[a, n], d[a, p] <= d[a, n] }
-    and it is semi-hard when also d[a, n*] < d[a, p] + margin (seed 000's
+    and it is semi-hard when also d[a, n*] < d[a, p] + margin (the book's
     boundaries, see :func:`dml.classify_triplets`). Two exact methods,
     both O(B^2) memory and neither forming a (B, B, B) tensor:
 
@@ -175,15 +175,16 @@ class SemiHardMiner(Miner):
 
     ``fallback`` says what happens to a pair without such a negative:
 
-    * ``"hardest"`` (default, seed 000's rule): take the hardest negative
-      argmin_n d_an instead (a hard triplet, or an easy one when every
-      negative is beyond the margin);
+    * ``"hardest"`` (default, the rule of the drug-compound case study's
+      miner): take the hardest negative argmin_n d_an instead (a hard
+      triplet, or an easy one when every negative is beyond the margin);
     * ``"skip"``: drop the pair.
 
     Anchors without a negative are always skipped. A tie d_an = d_ap counts
-    as semi-hard (seed 000's table); FaceNet writes d_ap < d_an. Departure
-    from TensorFlow Addons' ``triplet_semihard_loss``: there, the fallback
-    is the *farthest* negative closer than the positive.
+    as semi-hard (the book's convention); FaceNet writes a strict
+    d_ap^2 < d_an^2 (on squared distances). Departure from TensorFlow
+    Addons' ``triplet_semihard_loss``: there, the fallback is the
+    *farthest* negative closer than the positive.
     ``method`` picks the algorithm of ``semihard_negatives`` (all give
     the same triplets; O(B^2) memory). Returns (a, p, n) with the (a, p)
     in row-major order.
@@ -219,8 +220,10 @@ class HardestNegativeMiner(Miner):
         n*(a) = argmin_{n: y_n != y_a} d_an
 
     kept when d_an* < d_ap + m (the triplet has a non-zero hinge loss: it
-    is hard or semi-hard in seed 000's table). With ``margin=None`` every
-    (a, p) whose anchor has a negative is kept. O(B^2). Returns (a, p, n).
+    is hard or semi-hard, see :func:`dml.classify_triplets`). With
+    ``margin=None`` every (a, p) whose anchor has a negative is kept
+    (FaceNet's "all anchor-positive pairs, hardest negative").
+    O(B^2). Returns (a, p, n).
     """
 
     def __init__(self, margin: float | None = 0.2,
