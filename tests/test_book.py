@@ -160,3 +160,19 @@ def test_bibliography_entries_link_back_to_the_pages_that_cite_them(
         'id7">2. Linear</a></p>' in out
     marked = page_fixes.mark_first_citations(pages[ch])
     assert marked.count('id="cite-id7"') == 1
+
+
+PAGE_BUDGET = 2_500_000     # bytes: a chapter's HTML plus its own images
+
+
+def test_every_chapter_page_stays_within_its_weight_budget(html):
+    """A chapter (its explorer's precomputed frames included) weighs at
+    most 2.5 MB besides the theme's shared files; the widget manager it
+    replaced weighed 3.5 MB by itself."""
+    import re as _re
+    for page in sorted((html / "book" / "chapters").glob("*.html")):
+        text = page.read_text()
+        images = {m for m in _re.findall(r'src="([^"]+\.(?:png|svg))"', text)}
+        size = len(text.encode()) + sum(
+            (page.parent / src).stat().st_size for src in images)
+        assert size <= PAGE_BUDGET, (page.name, size)
