@@ -1,4 +1,4 @@
-"""dml.datasets: offline, seeded, the right shapes, and seed 000's claim."""
+"""dml.datasets: offline, seeded, right shapes, the case study's claim."""
 import numpy as np
 import pytest
 
@@ -32,7 +32,7 @@ def test_only_the_first_three_descriptors_separate_the_classes():
     np.testing.assert_allclose(var[3:], 5.0, rtol=0.1)
 
 
-def test_seed_000_euclidean_knn_is_clearly_below_the_oracle():
+def test_case_study_euclidean_knn_is_clearly_below_the_oracle():
     """Seed 000: kNN (K=5) reaches 83 % with all 12 descriptors but 97 %
     with the 3 discriminative ones. Averaged over 10 splits to keep a
     60-point test set's noise from deciding."""

@@ -123,7 +123,7 @@ def test_unit_sphere_links_euclidean_and_cosine(rng):
                                2 - 2 * dml.cosine_similarity(U), atol=1e-12)
 
 
-def test_seed_003_question_1_values():
+def test_course_page_question_1_values():
     """A = [0.6, 0.8, 0], B = [0.8, 0.6, 0]: ||A - B|| = sqrt(0.08),
     cos(A, B) = 0.48 + 0.48 = 0.96, cosine distance 0.04."""
     A, B = np.array([[0.6, 0.8, 0.0]]), np.array([[0.8, 0.6, 0.0]])

@@ -138,7 +138,7 @@ def test_learned_metrics_recover_the_drug_oracle():
     95.0 / 94.0 %, NCA 93.9 / 93.7 % (scikit-learn's NCA: 93.7 % on 0-4).
     With 140 training points in 12 dimensions LMNN and NCA overfit the
     nine noise descriptors a little: they stay 4-5 points under the
-    oracle, not the 2 points of seed 000's single split."""
+    oracle, not the 2 points of the case study's single split."""
     acc = _drug_accuracies()
     for name in ("LMNN", "NCA", "ITML"):
         assert acc[name] >= acc["euclidean"] + 0.08, (name, acc)
@@ -202,7 +202,10 @@ def test_bad_init_is_rejected(cls, drug):
     with pytest.raises(ValueError, match="init='pcaa' is not supported; "
                        "choose one of"):
         cls(init="pcaa").fit(X, y)
-    with pytest.raises(ValueError, match="an array init must be"):
+    with pytest.raises(ValueError, match=r"The input dimensionality \(3\) "
+                       "of the given linear transformation `init` must "
+                       r"match the dimensionality of the given inputs `X` "
+                       r"\(12\)\."):
         cls(init=np.eye(3)).fit(X, y)
     with pytest.raises(ValueError, match="at most C - 1 = 3"):
         cls(init="lda", n_components=5).fit(X, y)

@@ -18,7 +18,7 @@ def _problem(rng, N=12, D=4, L=3, C=3):
 
 
 def loop_probabilities(W, X):
-    """p_ij by the definition, one pair at a time (seed 000, Eq. 16.6)."""
+    """p_ij by the definition, one pair at a time (Goldberger et al., 2004)."""
     N = len(X)
     Z = X @ W.T
     P = np.zeros((N, N))

@@ -1,4 +1,4 @@
-"""Multi-task weighting and the weak-supervision penalties (seed 004)."""
+"""Multi-task weighting and the weak-supervision penalties (Chen & Verma)."""
 import math
 
 import numpy as np
@@ -321,7 +321,7 @@ def test_weak_contrastive_is_contrastive_plus_alpha_kl():
     terms = []
     for i, j in pairs:
         d = float(torch.dist(Z[i].detach(), Z[j].detach()))
-        # square OUTSIDE the hinge (seed 004's Eq. 3 has a typo)
+        # square OUTSIDE the hinge (the paper's Eq. 3 has a typo)
         terms.append(d * d if y[i] == y[j] else max(0, 1.5 - d) ** 2)
     ref = sum(terms) / len(terms) + 0.3 * kl_ref(P.numpy(),
                                                  Z.detach().numpy(),

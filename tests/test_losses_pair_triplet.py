@@ -103,12 +103,12 @@ def test_contrastive_rejects_an_unknown_form():
 
 
 # ------------------------------------------------------------------ triplet
-def test_triplet_seed_003_worked_example():
-    # seed 003: d(a,p) = 0.5, d(a,n) = 0.6, alpha = 0.2 -> 0.1 (semi-hard);
+def test_triplet_course_page_worked_example():
+    # d(a,p) = 0.5, d(a,n) = 0.6, alpha = 0.2 -> 0.1 (semi-hard);
     # d(a,n) = 1.0 -> 0 (easy)
     assert triplet_loss(0.5, 0.6, 0.2) == pytest.approx(0.1)
     assert triplet_loss(0.5, 1.0, 0.2) == 0.0
-    # squared (seeds 000, 002): 0.25 - 0.36 + 0.2 = 0.09
+    # squared (FaceNet, LMNN): 0.25 - 0.36 + 0.2 = 0.09
     assert triplet_loss(0.5, 0.6, 0.2, squared=True) == pytest.approx(0.09)
     assert triplet_loss(0.5, 0.6, 0.2, soft=True) == pytest.approx(
         math.log1p(math.exp(0.1)))

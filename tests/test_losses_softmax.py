@@ -16,7 +16,7 @@ def neg_log_softmax_first(logits):
 
 
 def test_info_nce_with_one_negative_is_the_logistic_loss():
-    # seed 000: N = 2 gives log(1 + exp(s_n - s_p))
+    # the case study's remark: N = 2 gives log(1 + exp(s_n - s_p))
     out = info_nce_loss(torch.tensor([0.7]), torch.tensor([[0.2]]), tau=1.0)
     assert out.item() == pytest.approx(math.log1p(math.exp(0.2 - 0.7)))
 

@@ -24,7 +24,7 @@ def tied_scores(rng, n=300, p_same=0.4):
 
 
 # --------------------------------------------------------------- counts
-def test_tpr_fpr_reproduces_seed_003_numbers():
+def test_tpr_fpr_reproduces_course_page_numbers():
     """TP 85, FP 10, TN 180, FN 25: TPR = 85/110 = 0.7727...,
     FPR = 10/190 = 0.05263..."""
     tpr, fpr = tpr_fpr(85, 10, 180, 25)

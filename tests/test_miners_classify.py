@@ -1,4 +1,4 @@
-"""classify_triplets / triplet_type_codes: seed 000's table, exactly.
+"""classify_triplets / triplet_type_codes: the case study's table, exactly.
 
 hard: d_an < d_ap; semi-hard: d_ap <= d_an < d_ap + m; easy: otherwise.
 The expected labels below are read off that table by hand.
@@ -14,7 +14,7 @@ D_AN = [0.5, 1.0, 1.5, 2.0, 3.0, 0.999]
 NAMES = ["hard", "semi-hard", "semi-hard", "easy", "easy", "hard"]
 
 
-def test_classify_triplets_puts_both_ties_where_seed_000_does():
+def test_classify_triplets_puts_both_ties_where_case_study_does():
     got = mn.classify_triplets(np.array(D_AP), np.array(D_AN), 1.0)
     assert isinstance(got, np.ndarray)
     assert got.tolist() == NAMES
@@ -47,11 +47,11 @@ def test_classify_triplets_broadcasts_a_scalar_d_ap():
     assert got.tolist() == ["hard", "semi-hard", "easy"]
 
 
-def test_classify_triplets_agrees_with_seed_000_loop(rng):
+def test_classify_triplets_agrees_with_case_study_loop(rng):
     d_ap, d_an = rng.uniform(0, 3, 500), rng.uniform(0, 3, 500)
     margin = 1.0
     expected = []
-    for ap, an in zip(d_ap, d_an):          # seed 000's if / elif / else
+    for ap, an in zip(d_ap, d_an):          # the case study's if / elif / else
         if an < ap:
             expected.append("hard")
         elif an < ap + margin:

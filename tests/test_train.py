@@ -21,7 +21,7 @@ from dml.train import DigitsCNN, MLPEmbedder, embed, fit_embedding, \
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-# seed 000's loss: mean over the mined triplets of
+# the case study's loss: mean over the mined triplets of
 # max(0, ||e_a - e_p||^2 - ||e_a - e_n||^2 + margin), margin 0.5
 triplet_loss = TripletMarginLoss(0.5, distance="sqeuclidean",
                                  reduction="mean")
@@ -41,7 +41,7 @@ def drug_split():
     return dml.train_test_split(X, y, 0.3, seed=0, stratify=False)
 
 
-def train_seed000(seed, epochs=60):
+def train_case_study(seed, epochs=60):
     Xtr, Xte, ytr, yte = drug_split()
     torch.manual_seed(seed)
     model = MLPEmbedder(12, 32, 2)
@@ -53,10 +53,10 @@ def train_seed000(seed, epochs=60):
     return hist, acc
 
 
-def test_seed000_triplet_mlp_learns_and_beats_the_measured_floor():
+def test_case_study_triplet_mlp_learns_and_beats_the_measured_floor():
     accs = []
     for seed in range(3):
-        hist, acc = train_seed000(seed)
+        hist, acc = train_case_study(seed)
         assert len(hist["loss"]) == 60
         assert np.mean(hist["loss"][-5:]) < 0.5 * np.mean(hist["loss"][:5])
         assert min(hist["n_tuples"]) > 0
@@ -66,9 +66,9 @@ def test_seed000_triplet_mlp_learns_and_beats_the_measured_floor():
 
 
 def test_fit_embedding_is_deterministic_for_a_fixed_seed_on_cpu():
-    runs = [train_seed000(seed=4, epochs=10)[0] for _ in range(2)]
+    runs = [train_case_study(seed=4, epochs=10)[0] for _ in range(2)]
     assert runs[0] == runs[1]
-    other = train_seed000(seed=5, epochs=10)[0]
+    other = train_case_study(seed=5, epochs=10)[0]
     assert other["step_loss"] != runs[0]["step_loss"]
 
 
@@ -140,7 +140,7 @@ def test_mlp_embedder_output_is_unit_norm_and_layers_are_as_asked():
     assert len(lin.net) == 1
 
 
-def test_paper_mlp_has_seed004_widths():
+def test_paper_mlp_has_the_weak_metric_papers_widths():
     widths = [m.out_features for m in paper_mlp(9).net
               if isinstance(m, torch.nn.Linear)]
     assert widths == [128, 128, 64, 64, 2]

@@ -18,7 +18,7 @@ import torch
 __all__ = ["to_tensor", "to_numpy", "like_input", "check_matrix",
            "check_vector", "check_same_features", "check_labels",
            "check_positive_int", "check_psd", "check_choice",
-           "resolve_device"]
+           "resolve_device", "to_device_of"]
 
 
 def _float_dtype(t: torch.Tensor) -> torch.Tensor:
@@ -58,6 +58,20 @@ def to_tensor(x, name: str, *, device=None, dtype=None,
     if device is not None:
         t = t.to(device)
     return t
+
+
+def to_device_of(x, ref: torch.Tensor, name: str, *,
+                 dtype=None) -> torch.Tensor:
+    """``x`` (numpy, list, or a tensor on any device) on ``ref``'s device.
+
+    For the secondary arguments of a function (labels, masks, index
+    pairs) whose first argument is a tensor: the computation runs where
+    ``ref`` lives, so a numpy ``labels`` next to CUDA logits is copied
+    there once. ``dtype`` converts too (e.g. int32 labels to int64);
+    ``None`` keeps the dtype (integers stay integers).
+    """
+    t = to_tensor(x, name, floating=False)
+    return t.to(device=ref.device, dtype=dtype)
 
 
 def to_numpy(t):

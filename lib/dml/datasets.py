@@ -20,8 +20,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
-from ._arrays import check_positive_int
+from ._arrays import check_positive_int, to_numpy
 
 __all__ = ["LabelledData", "HierarchicalData", "drug_compounds", "animals",
            "merged_blobs", "digits_coarse", "train_test_split",
@@ -29,16 +30,24 @@ __all__ = ["LabelledData", "HierarchicalData", "drug_compounds", "animals",
 
 
 class LabelledData(NamedTuple):
-    """X (N, D) float64, y (N,) int64 in 0..C-1, names[c] = class c's name."""
+    """A labelled data set ``(X, y, names)``, unpacked like a tuple.
+
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`.
+    """
     X: np.ndarray
     y: np.ndarray
     names: tuple
 
 
+LabelledData.X.__doc__ = "The (N, D) float64 array of samples, one per row."
+LabelledData.y.__doc__ = "The (N,) int64 array of class labels in 0..C-1."
+LabelledData.names.__doc__ = "The C class names; names[c] is class c's name."
+
+
 class HierarchicalData(NamedTuple):
     """Data with fine labels y and coarse labels y_coarse (a coarsening).
 
-    ``fine_to_coarse[c]`` is the coarse label of fine class c.
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>`.
     """
     X: np.ndarray
     y: np.ndarray
@@ -46,6 +55,16 @@ class HierarchicalData(NamedTuple):
     names: tuple
     coarse_names: tuple
     fine_to_coarse: np.ndarray
+
+
+HierarchicalData.X.__doc__ = "The (N, D) float64 array of samples, one a row."
+HierarchicalData.y.__doc__ = "The (N,) int64 array of fine labels in 0..C-1."
+HierarchicalData.y_coarse.__doc__ = (
+    "The (N,) int64 array of coarse labels, fine_to_coarse[y].")
+HierarchicalData.names.__doc__ = "The C fine class names, a tuple."
+HierarchicalData.coarse_names.__doc__ = "The coarse class names, a tuple."
+HierarchicalData.fine_to_coarse.__doc__ = (
+    "The (C,) int64 array mapping fine class c to its coarse label.")
 
 
 #: Indices of the three descriptors that carry the mechanism of action.
@@ -82,14 +101,25 @@ def drug_compounds(n_per_class: int = 50, seed: int | None = 0,
                    n_noise: int = 9, noise_var: float = 5.0,
                    signal_var: float = 0.8,
                    standardize: bool = True) -> LabelledData:
-    """Synthetic drug compounds: 4 mechanisms of action, 3 + ``n_noise``
-    descriptors (the scenario of the drug-compound case study notebook,
-    *Learning Distance Metrics*).
+    r"""Synthetic drug compounds: 4 mechanisms of action, 3 + n_noise features.
 
-    Class c draws its descriptors from N(mu_c, Sigma) with mu_c non-zero on
-    the first three descriptors only (``DRUG_DISCRIMINATIVE``) and
-    Sigma = diag(signal_var x 3, noise_var x n_noise). The noisy descriptors
-    have six times the spread of the informative ones, so they dominate the
+    The scenario of the drug-compound case study notebook (*Learning
+    Distance Metrics*). Taught in :doc:`chapter 1
+    </book/chapters/01_distances>`, used again in chapters 2 to 4.
+
+    Class c draws its descriptors from a Gaussian whose mean mu_c is
+    non-zero on the first three descriptors only (``DRUG_DISCRIMINATIVE``):
+
+    .. math::
+
+       x \sim \mathcal{N}(\mu_c, \Sigma),
+
+       \Sigma = \operatorname{diag}(\sigma_s^2 I_3,\;
+                                    \sigma_n^2 I_{n_\mathrm{noise}}),
+
+    with sigma_s^2 = ``signal_var`` and sigma_n^2 = ``noise_var``. The noisy
+    descriptors have six times the spread of the informative ones, so they
+    dominate the
     Euclidean distance: the chapter-1 failure that metric learning repairs.
     With ``standardize`` every descriptor is scaled to mean 0 and variance 1,
     as a practitioner would do first (it does not remove the problem).
@@ -111,7 +141,15 @@ def drug_compounds(n_per_class: int = 50, seed: int | None = 0,
 
 def animals(n_per_class: int = 100, seed: int | None = 0,
             spread: float = 0.35) -> HierarchicalData:
-    """Three measured features of cats, dogs and snakes (Chen & Verma, 4.1).
+    r"""Three measured features of cats, dogs and snakes (Chen & Verma, 4.1).
+
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>`. Each class is one
+    Gaussian cluster,
+
+    .. math::
+
+       x \sim \mathcal{N}(\mu_c,\ \mathrm{spread}^2 I_3)
+       \quad \text{for class } c.
 
     Cats and dogs (both mammals) sit near each other, snakes (reptiles) far
     away; the two mammal clusters are still clearly separate in the raw
@@ -130,11 +168,17 @@ def animals(n_per_class: int = 100, seed: int | None = 0,
 
 def merged_blobs(n_per_class: int = 100, seed: int | None = 0,
                  spread: float = 0.5) -> HierarchicalData:
-    """Five Gaussian clusters in R^3; the last two share coarse label 3.
+    r"""Five Gaussian clusters in R^3; the last two share coarse label 3.
 
-    Chen & Verma's figure 2 (*Weak Metric Learning*): the coarse labelling
-    shows 4 classes, but 5
-    generating clusters exist. Fine labels 0..4, coarse labels 0..3.
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>`. Chen & Verma's
+    figure 2 (*Weak Metric Learning*): the coarse labelling shows 4
+    classes, but 5 generating clusters exist. Fine labels 0..4, coarse
+    labels 0..3, and
+
+    .. math::
+
+       x \sim \mathcal{N}(\mu_c,\ \mathrm{spread}^2 I_3)
+       \quad \text{for class } c.
     """
     n_per_class = check_positive_int(n_per_class, "n_per_class")
     rng = _check_seed(seed)
@@ -151,11 +195,18 @@ def merged_blobs(n_per_class: int = 100, seed: int | None = 0,
 
 
 def digits_coarse(scale: bool = True) -> HierarchicalData:
-    """scikit-learn's 1 797 handwritten 8x8 digits (bundled, offline).
+    r"""scikit-learn's 1 797 handwritten 8x8 digits (bundled, offline).
 
     Fine labels are the digits 0..9; coarse label c merges digits 2c and
-    2c + 1 ({0,1}, {2,3}, ..., {8,9}). With ``scale`` the pixel values
-    (0..16) are divided by 16.
+    2c + 1 ({0,1}, {2,3}, ..., {8,9}):
+
+    .. math::
+
+       y_\mathrm{coarse} = \lfloor y / 2 \rfloor .
+
+    With ``scale`` the pixel values (0..16) are divided by 16. First used in
+    :doc:`chapter 4 </book/chapters/04_mining>`; its coarse labels are taught
+    in :doc:`chapter 7 </book/chapters/07_weak>`.
     """
     from sklearn.datasets import load_digits
     digits = load_digits()
@@ -173,12 +224,28 @@ def train_test_split(X, y, test_size: float = 0.3, seed: int | None = 0,
 
     Stratified by default, so every class keeps its share in both parts;
     the drug-compound case study uses an unstratified 70/30 split of 200
-    compounds.
+    compounds. Taught in :doc:`chapter 1 </book/chapters/01_distances>`.
     """
     from sklearn.model_selection import train_test_split as _split
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be a fraction in (0, 1), got "
                          f"{test_size}.")
     _check_seed(seed)
-    return _split(X, y, test_size=test_size, random_state=seed,
-                  stratify=y if stratify else None)
+    if not isinstance(X, torch.Tensor) and not isinstance(y, torch.Tensor):
+        return _split(X, y, test_size=test_size, random_state=seed,
+                      stratify=y if stratify else None)
+    # tensors (CUDA ones too): split row numbers on the host, with the
+    # same random draw as for numpy input, and index each on its device
+    y_host = to_numpy(y)
+    train, test = _split(np.arange(len(y_host)), test_size=test_size,
+                         random_state=seed,
+                         stratify=y_host if stratify else None)
+    return [_take(A, rows) for A in (X,) for rows in (train, test)] + \
+        [_take(y, rows) for rows in (train, test)]
+
+
+def _take(A, rows: np.ndarray):
+    """Rows of A (a tensor on its device, or an array-like)."""
+    if isinstance(A, torch.Tensor):
+        return A[torch.from_numpy(rows).to(A.device)]
+    return np.asarray(A)[rows]

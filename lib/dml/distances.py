@@ -33,11 +33,28 @@ METRICS = ("euclidean", "sqeuclidean", "cosine", "mahalanobis")
 # torch kernels (no validation, autograd-friendly)
 # ----------------------------------------------------------------------------
 def safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
-    """sqrt(d2) whose gradient is 0 (not inf or NaN) where d2 == 0.
+    r"""sqrt(d2) whose gradient is 0 (not inf or NaN) where d2 == 0.
 
-    d/dx sqrt(x) = 1 / (2 sqrt(x)) blows up at 0, which happens on the
-    diagonal of every distance matrix and whenever two embeddings coincide.
-    The inner ``where`` keeps the 0 entries away from sqrt's backward pass.
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`. The derivative
+    of the square root,
+
+    .. math::
+
+       \frac{d}{dx} \sqrt{x} = \frac{1}{2 \sqrt{x}},
+
+    blows up at 0, which happens on the diagonal of every distance matrix
+    and whenever two embeddings coincide. The inner ``where`` keeps the 0
+    entries away from sqrt's backward pass.
+
+    Parameters
+    ----------
+    d2 : tensor
+        Squared distances, >= 0 (any shape).
+
+    Returns
+    -------
+    tensor
+        sqrt(d2), with gradient 0 where d2 == 0.
     """
     positive = d2 > 0
     root = torch.where(positive, d2, torch.ones_like(d2)).sqrt()
@@ -46,16 +63,35 @@ def safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
 
 def sq_euclidean_matrix(A: torch.Tensor, B: torch.Tensor | None = None,
                         M: torch.Tensor | None = None) -> torch.Tensor:
-    """Squared (Mahalanobis) distances ||a_i - b_j||_M^2 by the Gram trick.
+    r"""Squared (Mahalanobis) distances between rows, by the Gram trick.
 
-    ||a - b||_M^2 = a^T M a + b^T M b - 2 a^T M b   (M = I if not given)
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`. For a row a
+    of A and b of B (M = I if not given):
+
+    .. math::
+
+       \lVert a - b \rVert_M^2 = a^\top M a + b^\top M b - 2\, a^\top M b.
 
     Both sets are first centred on the mean of B (of A when B is None):
     distances do not change, the cancellation error of the Gram trick
     shrinks with the norms, and a chunk of queries against a fixed gallery
     gets the same numbers whatever the chunking. The
     result is clamped at 0 (round-off can make it slightly negative) and,
-    when ``B`` is None, its diagonal is exactly 0.
+    when B is None, its diagonal is exactly 0.
+
+    Parameters
+    ----------
+    A : (N, D) tensor
+        The rows a_i.
+    B : (K, D) tensor or None
+        The rows b_j; None compares A with itself.
+    M : (D, D) PSD tensor or None
+        The metric matrix M; None is the identity.
+
+    Returns
+    -------
+    (N, K) tensor
+        The squared distances, >= 0; no input validation.
     """
     same = B is None
     mu = (A if same else B).mean(0, keepdim=True)
@@ -78,7 +114,32 @@ def sq_euclidean_matrix(A: torch.Tensor, B: torch.Tensor | None = None,
 
 def euclidean_matrix(A: torch.Tensor, B: torch.Tensor | None = None,
                      M: torch.Tensor | None = None) -> torch.Tensor:
-    """||a_i - b_j||_M with a finite gradient where two points coincide."""
+    r"""Distances between rows, with a finite gradient where points coincide.
+
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`: the square root
+    (:func:`safe_sqrt`) of :func:`sq_euclidean_matrix`,
+
+    .. math::
+
+       \begin{aligned}
+       d_M(a_i, b_j) &= \lVert a_i - b_j \rVert_M \\
+           &= \sqrt{(a_i - b_j)^\top M (a_i - b_j)}.
+       \end{aligned}
+
+    Parameters
+    ----------
+    A : (N, D) tensor
+        The rows a_i.
+    B : (K, D) tensor or None
+        The rows b_j; None compares A with itself.
+    M : (D, D) PSD tensor or None
+        The metric matrix M; None is the identity (Euclidean distance).
+
+    Returns
+    -------
+    (N, K) tensor
+        The distances; no input validation.
+    """
     return safe_sqrt(sq_euclidean_matrix(A, B, M))
 
 
@@ -88,9 +149,29 @@ def _unit(A: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 
 def cosine_matrix(A: torch.Tensor,
                   B: torch.Tensor | None = None) -> torch.Tensor:
-    """Cosine similarities cos(a_i, b_j) = a_i . b_j / (||a_i|| ||b_j||).
+    r"""Cosine similarities cos(a_i, b_j) of the rows of A and B, a tensor.
+
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`:
+
+    .. math::
+
+       \cos(a_i, b_j) = \frac{a_i \cdot b_j}
+                              {\lVert a_i \rVert\, \lVert b_j \rVert}
+                       \in [-1, 1].
 
     A zero vector has similarity 0 with everything (scipy returns NaN).
+
+    Parameters
+    ----------
+    A : (N, D) tensor
+        The rows a_i.
+    B : (K, D) tensor or None
+        The rows b_j; None compares A with itself.
+
+    Returns
+    -------
+    (N, K) tensor
+        The similarities; no input validation.
     """
     An = _unit(A)
     Bn = An if B is None else _unit(B)
@@ -144,26 +225,43 @@ def _metric_matrix(M, W, Xt, name_m="M", name_w="W"):
 
 def pairwise_distances(X, Y=None, metric: str = "euclidean", *, M=None,
                        W=None):
-    """Matrix of distances d(x_i, y_j) between the rows of X and Y.
+    r"""Matrix of distances d(x_i, y_j) between the rows of X and Y.
+
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`. The metrics are
+
+    .. math::
+
+       \begin{aligned}
+       \text{euclidean:} \quad & \lVert x - y \rVert_2 \\
+       \text{sqeuclidean:} \quad & \lVert x - y \rVert_2^2 \\
+       \text{cosine:} \quad & 1 - \cos(x, y) \\
+       \text{mahalanobis:} \quad & \sqrt{(x - y)^\top M (x - y)} \\
+           & = \lVert W x - W y \rVert_2
+       \end{aligned}
+
+    with M = W^T W. The cosine distance lies in [0, 2]; it is a distance,
+    not a similarity (:func:`cosine_similarity`).
 
     Parameters
     ----------
     X : (N, D) array or tensor
+        The points x_i.
     Y : (K, D) array or tensor, optional
-        Defaults to X; then the diagonal is exactly 0.
+        The points y_j. Defaults to X; then the diagonal is exactly 0.
     metric : {"euclidean", "sqeuclidean", "cosine", "mahalanobis"}
-        * euclidean    ||x - y||_2
-        * sqeuclidean  ||x - y||_2^2
-        * cosine       1 - cos(x, y)  (a distance in [0, 2], not a similarity)
-        * mahalanobis  sqrt((x - y)^T M (x - y)) = ||W x - W y||_2
-    M : (D, D) PSD matrix, for metric="mahalanobis"
-    W : (L, D) transform, for metric="mahalanobis" (M = W^T W)
+        Which of the distances above.
+    M : (D, D) PSD array or tensor, optional
+        The matrix M, for metric="mahalanobis".
+    W : (L, D) array or tensor, optional
+        The transform W (M = W^T W), for metric="mahalanobis"; give M or
+        W, not both.
 
     Returns
     -------
-    (N, K) distances, numpy if X was numpy, else a tensor on X's device.
-    Gradients flow through torch inputs; the Euclidean distance has a finite
-    (zero) gradient where two points coincide.
+    (N, K) array or tensor
+        The distances: numpy if X was numpy, else a tensor on X's device.
+        Gradients flow through torch inputs; the Euclidean distance has a
+        finite (zero) gradient where two points coincide.
     """
     Xt, Yt = _two_sets(X, Y)
     _check_metric(metric)
@@ -190,10 +288,18 @@ def pairwise_distances(X, Y=None, metric: str = "euclidean", *, M=None,
 
 
 def paired_distances(X, Y, metric: str = "euclidean", *, M=None, W=None):
-    """Distances d(x_i, y_i) between matching rows: shape (N,).
+    r"""Distances d(x_i, y_i) between matching rows: shape (N,).
 
-    Same metrics and conventions as :func:`pairwise_distances`; used for
-    the anchor-positive distances d_ap of a batch of pairs.
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`. Row i of X
+    against row i of Y only, the diagonal of :func:`pairwise_distances`:
+
+    .. math::
+
+       d_i = d(x_i, y_i), \qquad i = 1, \dots, N.
+
+    Same metrics and conventions (and the same M or W) as
+    :func:`pairwise_distances`; used for the anchor-positive distances
+    d_ap of a batch of pairs.
     """
     if Y is None:
         raise ValueError("Y is required: paired distances compare row i of "
@@ -220,16 +326,30 @@ def paired_distances(X, Y, metric: str = "euclidean", *, M=None, W=None):
 
 
 def cosine_similarity(X, Y=None):
-    """Matrix of cosine similarities x_i . y_j / (||x_i|| ||y_j||), in [-1, 1].
+    r"""Matrix of cosine similarities cos(x_i, y_j) of the rows, in [-1, 1].
 
-    A zero row has similarity 0 with every row.
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`:
+
+    .. math::
+
+       \cos(x_i, y_j) = \frac{x_i \cdot y_j}
+                              {\lVert x_i \rVert\, \lVert y_j \rVert}.
+
+    Y defaults to X; numpy in, numpy out. A zero row has similarity 0 with
+    every row.
     """
     Xt, Yt = _two_sets(X, Y)
     return like_input(cosine_matrix(Xt, Yt), X)
 
 
 def mahalanobis(x, y, M):
-    """Mahalanobis distance d_M(x, y) = sqrt((x - y)^T M (x - y)).
+    r"""Mahalanobis distance d_M(x, y) = sqrt((x - y)^T M (x - y)).
+
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`:
+
+    .. math::
+
+       d_M(x, y) = \sqrt{(x - y)^\top M (x - y)}.
 
     ``x`` and ``y`` are two vectors of length D (a scalar comes back) or two
     (N, D) arrays compared row by row (N distances come back). ``M`` must be
@@ -253,11 +373,18 @@ def mahalanobis(x, y, M):
 
 
 def project_psd(M):
-    """Nearest PSD matrix to M in Frobenius norm: clip negative eigenvalues.
+    r"""Nearest PSD matrix to M in Frobenius norm: clip negative eigenvalues.
 
-    With the symmetric part S = (M + M^T) / 2 = V diag(lambda) V^T::
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`. With the
+    eigendecomposition V Lambda V^T, Lambda = diag(lambda), of the
+    symmetric part S of M:
 
-        Pi_PSD(M) = V diag(max(lambda, 0)) V^T
+    .. math::
+
+       \begin{aligned}
+       S &= \tfrac{1}{2} (M + M^\top) = V \Lambda V^\top, \\
+       \Pi_{\mathrm{PSD}}(M) &= V \max(\Lambda, 0)\, V^\top.
+       \end{aligned}
 
     This is the projection step of the projected gradient method of Xing,
     Ng, Jordan and Russell (2002), as presented in Nguyen's lecture slides
@@ -278,10 +405,22 @@ def project_psd(M):
 
 
 def l2_normalize(X, eps: float = 1e-12):
-    """Scale every row to unit Euclidean norm: x / max(||x||, eps).
+    r"""Scale every row to unit Euclidean norm: x / max(norm(x), eps).
 
-    On the unit sphere, ||u - v||^2 = 2 - 2 cos(u, v): Euclidean and cosine
-    distances order neighbours the same way (chapter 1). A zero row stays 0.
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`:
+
+    .. math::
+
+       \hat{x} = \frac{x}{\max(\lVert x \rVert_2, \varepsilon)}.
+
+    On the unit sphere Euclidean and cosine distances order neighbours the
+    same way, since
+
+    .. math::
+
+       \lVert u - v \rVert_2^2 = 2 - 2 \cos(u, v).
+
+    A zero row stays 0.
     """
     Xt = to_tensor(X, "X")
     if Xt.ndim not in (1, 2):

@@ -9,7 +9,10 @@ The block comes from the fast Gram trick (one matrix product), whose
 round-off depends on the block's shape. So the candidates it finds (the k
 nearest plus every entry within round-off of the k-th) are re-ranked with
 distances computed directly from the coordinates. The results are exact
-and do not depend on ``chunk_size`` or on the device's matrix kernels.
+and do not depend on ``chunk_size`` or on the device's matrix kernels:
+the round-off bound follows ``torch.get_float32_matmul_precision()``, so
+TF32 products (``"high"``, common on GPUs) widen the candidate set
+instead of losing true neighbours.
 
 Ties are broken deterministically: among equal distances the gallery item
 with the smaller index comes first (a stable order by (distance, index)).
@@ -57,6 +60,14 @@ def _prepare(Q, G, metric, M):
         unit = lambda A: A / A.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return unit(Q), unit(G), "cosine"
     return Q, G, "sqeuclidean"        # euclidean is ranked in squared form
+
+
+def _exact_budget(device: torch.device) -> int:
+    """Numbers per slice of :meth:`_Gallery.exact`: ~2^22 on a CPU (16 MB
+    of float32, cache- and mmap-friendly); 2^27 on a GPU, where a slice of
+    one query row (m * D >= 2^22 with many near-ties) would launch a few
+    kernels per row."""
+    return 1 << 22 if device.type == "cpu" else 1 << 27
 
 
 class _Gallery:
@@ -114,7 +125,7 @@ class _Gallery:
         """
         c, m = idx.shape
         out = torch.empty((c, m), dtype=Q.dtype, device=Q.device)
-        step = max(1, (1 << 22) // max(1, m * Q.shape[1]))
+        step = max(1, _exact_budget(Q.device) // max(1, m * Q.shape[1]))
         rows = self._rows
         if rows is None or rows.numel() < step * m * Q.shape[1] or \
                 rows.dtype != Q.dtype:
@@ -154,6 +165,27 @@ class _Gallery:
         D = torch.addmm(self.bias[None, :], Qc, self.Gc.T, alpha=-2.0,
                         out=out)                                # (c, N)
         return D, q2 + self.g2_max
+
+
+def _product_eps(dtype: torch.dtype, device: torch.device) -> float:
+    """Relative error of the inputs of the block's matrix product.
+
+    0 for full-precision products. A float32 product may run on reduced
+    inputs: TF32 (10 mantissa bits, eps = 2^-10) under
+    ``torch.set_float32_matmul_precision("high")`` or
+    ``torch.backends.cuda.matmul.allow_tf32``, bfloat16 (eps = 2^-7)
+    under ``"medium"``. Then q.g is off by up to ~2 eps ||q|| ||g||,
+    whatever D, which the tolerance of :func:`_chunk_neighbors` adds.
+    """
+    if dtype != torch.float32:
+        return 0.0
+    precision = torch.get_float32_matmul_precision()
+    if precision == "medium":
+        return 2.0 ** -7
+    if precision == "high" or (device.type == "cuda" and
+                               torch.backends.cuda.matmul.allow_tf32):
+        return 2.0 ** -10
+    return 0.0
 
 
 def _smallest(D: torch.Tensor, m: int):
@@ -213,7 +245,9 @@ def _chunk_neighbors(Q, gallery, k, self_index, spare=8):
     if self_index is not None:
         D[torch.arange(len(Q), device=D.device), self_index] = float("inf")
     n_finite = gallery.n - (self_index is not None)     # selectable items
-    tol = 4 * Q.shape[1] * torch.finfo(D.dtype).eps * scale
+    eps = Q.shape[1] * torch.finfo(D.dtype).eps + \
+        _product_eps(Q.dtype, Q.device)         # accumulation + inputs
+    tol = 4 * eps * scale
     vals, cand = _smallest(D, min(n_finite, k + spare))
     limit = vals[:, k - 1:k] + tol                              # (c, 1)
     if vals.shape[1] < n_finite and not bool((vals[:, -1:] > limit).all()):
@@ -248,23 +282,41 @@ def _neighbors(Q, G, k, metric, M, exclude_self, chunk_size):
 def nearest_neighbors(X_query, X_gallery=None, k: int = 5,
                       metric: str = "euclidean", *, M=None, W=None,
                       chunk_size: int = DEFAULT_CHUNK):
-    """Exact k nearest gallery items of every query, in chunks.
+    r"""Exact k nearest gallery items of every query, in chunks.
+
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`. For each
+    query x the neighbours are the k gallery items of smallest distance,
+
+    .. math::
+
+       \mathcal{N}_k(x) = \operatorname*{arg\,min}_{S,\ |S| = k}
+       \sum_{g \in S} d(x, g),
+
+    ties broken by the smaller gallery index.
 
     Parameters
     ----------
     X_query : (N, D) array or tensor
-    X_gallery : (G, D), optional
+        The queries, one per row.
+    X_gallery : (G, D) array or tensor, optional
         When omitted, the gallery is X_query itself and each point is left
         out of its own neighbour list (leave-one-out).
-    k : number of neighbours, 1 <= k <= G (G - 1 when leaving one out)
-    metric : a metric of :func:`dml.pairwise_distances`
-    M, W : a Mahalanobis matrix, or a linear map W applied to both sets
-        first (d(x, x') = ||W x - W x'||); W works with any metric.
-    chunk_size : query rows per block (memory ~ chunk_size * G numbers)
+    k : int
+        Number of neighbours, 1 <= k <= G (G - 1 when leaving one out).
+    metric : str
+        A metric of :func:`dml.pairwise_distances`.
+    M, W : array or tensor, optional
+        A Mahalanobis matrix M (D, D), or a linear map W (L, D) applied to
+        both sets first, d(x, x') = ||W x - W x'||; W works with any metric.
+    chunk_size : int
+        Query rows per block (memory ~ chunk_size * G numbers).
 
     Returns
     -------
-    distances (N, k), indices (N, k) — numpy if X_query was numpy.
+    distances : (N, k) array or tensor
+        Sorted distances to the neighbours; numpy if X_query was numpy.
+    indices : (N, k) int64 array or tensor
+        Gallery rows of the neighbours, in the same order.
     """
     Q = check_matrix(to_tensor(X_query, "X_query"), "X_query")
     loo = X_gallery is None
@@ -318,9 +370,17 @@ def _vote(neighbor_labels: torch.Tensor, n_classes: int) -> torch.Tensor:
 def knn_predict(X_train, y_train, X_test=None, k: int = 5,
                 metric: str = "euclidean", *, M=None, W=None,
                 chunk_size: int = DEFAULT_CHUNK):
-    """Predict labels by a majority vote of the k nearest training points.
+    r"""Predict labels by a majority vote of the k nearest training points.
 
-    With ``X_test=None`` every training point is predicted from the others
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`:
+
+    .. math::
+
+       \hat y(x) = \operatorname*{arg\,max}_c
+       \sum_{j \in \mathcal{N}_k(x)} [y_j = c],
+
+    ties going to the smallest class (scikit-learn's rule). With
+    ``X_test=None`` every training point is predicted from the others
     (leave-one-out). Labels come back in the caller's label values.
     """
     Xt = check_matrix(to_tensor(X_train, "X_train"), "X_train")
@@ -346,11 +406,18 @@ def knn_predict(X_train, y_train, X_test=None, k: int = 5,
 def knn_accuracy(X_train, y_train, X_test=None, y_test=None, k: int = 5,
                  metric: str = "euclidean", *, M=None, W=None,
                  chunk_size: int = DEFAULT_CHUNK) -> float:
-    """Fraction of test points whose k-NN majority vote is their label.
+    r"""Fraction of test points whose k-NN majority vote is their label.
 
-    Pass ``X_test`` and ``y_test`` together, or neither for leave-one-out
-    accuracy on the training set. A linear map ``W`` (a learned metric,
-    M = W^T W) is applied to both sets first.
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`:
+
+    .. math::
+
+       \mathrm{acc} = \frac{1}{N} \sum_{i=1}^{N} [\hat y(x_i) = y_i],
+
+    with the vote of :func:`dml.knn_predict`. Pass ``X_test`` and ``y_test``
+    together, or neither for leave-one-out accuracy on the training set. A
+    linear map ``W`` (a learned metric, M = W^T W) is applied to both sets
+    first.
     """
     if (X_test is None) != (y_test is None):
         raise ValueError("pass X_test and y_test together (or neither, for "

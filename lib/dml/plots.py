@@ -174,7 +174,7 @@ def plot_retrieval_grid(images, y, queries, k: int = 5, *,
         imgs = imgs.reshape(n, *shape)
     E = check_matrix(to_tensor(imgs.reshape(n, -1) if X is None else X,
                                "X"), "X")
-    q = np.atleast_1d(np.asarray(queries, dtype=np.int64))
+    q = np.atleast_1d(to_numpy(queries).astype(np.int64))  # CUDA too
     if q.size == 0 or q.min() < 0 or q.max() >= n:
         raise ValueError(f"queries must be row indices in 0..{n - 1}; got "
                          f"{q.tolist()}.")

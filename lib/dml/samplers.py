@@ -20,19 +20,39 @@ __all__ = ["PKSampler"]
 
 
 class PKSampler(Sampler):
-    """Batches of P distinct classes with K samples each, seeded.
+    r"""Batches of P distinct classes with K samples each, seeded.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`, used in
+    every training run from there on. A batch has B = P K samples and, by
+    construction,
+
+    .. math::
+
+       \lvert \mathcal{P} \rvert = P K (K - 1),
+
+       \lvert \mathcal{N} \rvert = P K (P - 1) K
+
+    ordered positive and negative pairs (Hermans et al., 2017).
+    ``len(sampler)`` is the number of batches per epoch.
 
     Parameters
     ----------
-    labels : (N,) class labels of the data set (array, list or tensor).
-    P : classes per batch, 1 <= P <= number of classes.
-    K : samples per class in a batch.
-    seed : seed of the sampler's own ``torch.Generator``; the sequence of
+    labels : (N,) array, list or tensor
+        Class labels of the data set.
+    P : int
+        Classes per batch, 1 <= P <= number of classes.
+    K : int
+        Samples per class in a batch.
+    seed : int or None
+        Seed of the sampler's own ``torch.Generator``; the sequence of
         epochs is the same for the same seed (each ``iter`` continues the
         generator, so successive epochs differ). None: a random seed.
-    n_batches : batches per epoch; default max(1, N // (P * K)), so that
-        one epoch shows about N samples.
+    n_batches : int or None
+        Batches per epoch; default max(1, N // (P * K)), so that one epoch
+        shows about N samples.
 
+    Notes
+    -----
     How a batch is drawn: P classes uniformly at random without
     replacement; for each, the next K indices of that class's own shuffled
     order (a new shuffle starts when it runs out; the K indices of one
@@ -42,7 +62,6 @@ class PKSampler(Sampler):
     A class with fewer than K samples is drawn with replacement (its K
     indices repeat some samples), as pytorch-metric-learning's
     MPerClassSampler does.
-    ``len(sampler)`` is the number of batches per epoch.
     """
 
     def __init__(self, labels, P: int, K: int, seed: int | None = 0,

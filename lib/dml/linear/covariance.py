@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._arrays import check_matrix, to_tensor
-from ._base import (LinearMetricLearner, check_n_components,
+from ._base import (LinearMetricLearner, check_n_components, check_X,
                     components_from_psd)
 
 __all__ = ["regularized_covariance", "Covariance"]
@@ -32,19 +31,35 @@ def regularized_covariance(X: np.ndarray, reg: float) -> np.ndarray:
 
 
 class Covariance(LinearMetricLearner):
-    """Whitening: M = (Sigma + ridge)^{-1}, W = M^{1/2}.
+    r"""Whitening: M = (Sigma + ridge)^{-1}, W = M^{1/2}.
+
+    Taught in :doc:`chapter 2 </book/chapters/02_linear>`. Mahalanobis
+    (1936), with the data's covariance Sigma:
+
+    .. math::
+
+       d_M(x, x')^2 = (x - x')^\top \Sigma^{-1} (x - x'),
+
+       \Sigma \leftarrow \Sigma
+           + \mathrm{reg}\,\frac{\operatorname{tr}\Sigma}{D}\, I.
 
     Parameters
     ----------
-    n_components : keep the L whitened directions of largest weight in M
-        (the smallest-variance directions); None keeps all D.
-    reg : relative ridge added to Sigma (see
-        ``regularized_covariance``); 0 inverts Sigma as it is.
-    device : accepted for a uniform API; the D x D algebra runs in numpy.
+    n_components : int or None
+        Keep the L whitened directions of largest weight in M (the
+        smallest-variance directions); None keeps all D.
+    reg : float
+        Relative ridge added to Sigma (see ``regularized_covariance``); 0
+        inverts Sigma as it is.
+    device : optional
+        Accepted for a uniform API; the D x D algebra runs in numpy.
 
     Attributes
     ----------
-    ``components_`` : (L, D); ``covariance_`` : the regularised Sigma (D, D).
+    components_
+        (L, D) array: the map W.
+    covariance_
+        (D, D) array: the regularised Sigma.
     """
 
     def __init__(self, n_components=None, reg=1e-6, device=None):
@@ -54,10 +69,8 @@ class Covariance(LinearMetricLearner):
 
     def fit(self, X, y=None):
         """Estimate Sigma from X (N, D), N >= 2; ``y`` is ignored."""
-        Xt = check_matrix(to_tensor(X, "X"), "X").to(torch.float64)
-        if Xt.shape[0] < 2:
-            raise ValueError("X needs at least 2 rows to estimate a "
-                             "covariance.")
+        # a covariance needs 2 rows
+        Xt = check_X(X, min_samples=2).to(torch.float64)
         if not float(self.reg) >= 0.0:
             raise ValueError(f"reg={self.reg} must be >= 0 (a relative "
                              "ridge; try 1e-6).")

@@ -29,7 +29,7 @@ from scipy.linalg.blas import dsymv, dsyr
 
 from .._arrays import check_matrix, check_psd, to_tensor
 from ._base import (LinearMetricLearner, check_device, check_n_components,
-                    check_supervised, components_from_psd)
+                    check_real_dense, check_supervised, components_from_psd)
 from .covariance import regularized_covariance
 
 __all__ = ["bregman_sweep", "itml_bounds", "sample_pair_constraints",
@@ -119,7 +119,31 @@ def sample_pair_constraints(y: np.ndarray, num_constraints: int, rng):
 
 
 class ITML(LinearMetricLearner):
-    """Information-Theoretic Metric Learning, a scikit-learn transformer.
+    r"""Information-Theoretic Metric Learning, a scikit-learn transformer.
+
+    Taught in :doc:`chapter 2 </book/chapters/02_linear>` (Davis et al.,
+    2007). ITML finds the M closest to a prior M_0 in LogDet divergence,
+    subject to pair constraints on squared distances, with slacks xi:
+
+    .. math::
+
+       \min_{M \succeq 0,\ \xi}\ D_\mathrm{ld}(M, M_0)
+           + \gamma\, D_\mathrm{ld}(\operatorname{diag}\xi,
+                                      \operatorname{diag}\xi_0)
+
+       \text{s.t.} \quad
+       \begin{cases}
+       d_M(x_i, x_j)^2 \le \xi_{ij} & \text{similar } (\xi_0 = u) \\
+       d_M(x_i, x_j)^2 \ge \xi_{ij} & \text{dissimilar } (\xi_0 = l)
+       \end{cases}
+
+    .. math::
+
+       D_\mathrm{ld}(M, M_0) = \operatorname{tr}(M M_0^{-1})
+           - \log\det(M M_0^{-1}) - D,
+
+    solved by cyclic Bregman projections, one rank-one update
+    M <- M + beta (M v)(M v)^T per constraint.
 
     Two ways to fit:
 
@@ -132,27 +156,47 @@ class ITML(LinearMetricLearner):
 
     Parameters
     ----------
-    gamma : slack weight (gamma in the objective); np.inf for hard
+    gamma : float
+        Slack weight (gamma in the objective); np.inf for hard
         constraints. metric-learn's default is 1.
-    prior : M_0, "identity", "covariance" (the inverse covariance of the
-        points, regularised) or a (D, D) PSD array.
-    bounds : (u, l): similar pairs are pushed to d^2 <= u, dissimilar ones
-        to d^2 >= l; None takes the 5th / 95th percentiles of d_{M_0}^2.
-    num_constraints : similar pairs (and as many dissimilar ones) drawn by
+    prior : {"identity", "covariance"} or (D, D) positive definite array
+        M_0; "covariance" is the inverse covariance of the points,
+        regularised. A singular M_0 is rejected: D_ld(M, M_0) needs
+        M_0^{-1}.
+    bounds : (u, l) or None
+        Similar pairs are pushed to d^2 <= u, dissimilar ones to
+        d^2 >= l; any array of two numbers, shape (2,), (1, 2) or (2, 1),
+        as in metric-learn. None takes the 5th / 95th percentiles of
+        d_{M_0}^2.
+    num_constraints : int or None
+        Similar pairs (and as many dissimilar ones) drawn by
         ``fit(X, y)``; None means 20 C^2 as in metric-learn.
-    max_iter : sweeps over all constraints at most.
-    tol : stop when sum |lam - lam_prev| / sum |lam| after a sweep < tol.
-    n_components : keep the L leading directions of M in ``components_``.
-    random_state, verbose, device : as in :class:`NCA`; the projections
-        run in numpy on the CPU (they are sequential); ``device`` is
-        where ``fit`` accepts tensors from.
+    max_iter : int
+        Sweeps over all constraints at most.
+    tol : float
+        Stop when sum(abs(lam - lam_prev)) / sum(abs(lam)) after a sweep
+        is below tol.
+    n_components : int or None
+        Keep the L leading directions of M in ``components_``.
+    random_state, verbose, device
+        As in :class:`NCA`; the projections run in numpy on the CPU (they
+        are sequential); ``device`` is where ``fit`` accepts tensors from.
 
     Attributes
     ----------
-    ``components_`` : (L, D); ``bounds_`` : (u, l); ``slack_`` : final xi, one per
-    pair (P,), in the order given (pairs with x_i = x_j are dropped first);
-    ``pairs_same_`` : ``same`` as used; ``n_iter_`` : sweeps run;
-    ``loss_history_`` : the convergence measure after each sweep.
+    components_
+        (L, D) array: the map W, M = W^T W.
+    bounds_
+        (u, l): the bounds used.
+    slack_
+        (P,) array: final xi, one per pair, in the order given (pairs with
+        x_i = x_j are dropped first).
+    pairs_same_
+        (P,) array: ``same`` as used.
+    n_iter_
+        int: sweeps run.
+    loss_history_
+        list of float: the convergence measure after each sweep.
     """
 
     def __init__(self, gamma=1.0, prior="identity", bounds=None,
@@ -173,8 +217,10 @@ class ITML(LinearMetricLearner):
     # -- fitting ----------------------------------------------------------
     def fit(self, X, y):
         """Draw pair constraints from the labels y and fit on them."""
-        Xt, yt, self.classes_ = check_supervised(
-            X, y, check_device(self.device, X))
+        check_device(self.device, X)           # validates the argument
+        # the sweeps run in numpy: check X on the host (a CUDA X is copied
+        # once), never shipped to the device and straight back
+        Xt, yt, self.classes_ = check_supervised(X, y, torch.device("cpu"))
         X_np, y_np = Xt.cpu().numpy(), yt.cpu().numpy()
         C = len(self.classes_)
         n = self.num_constraints
@@ -193,7 +239,8 @@ class ITML(LinearMetricLearner):
 
     def fit_pairs(self, pairs, same):
         """Fit on point pairs (P, 2, D) labelled similar/dissimilar."""
-        P = to_tensor(pairs, "pairs").to(torch.float64)
+        P = to_tensor(check_real_dense(pairs, "pairs"),
+                      "pairs").to(torch.float64)
         if P.ndim != 3 or P.shape[1] != 2 or P.shape[0] == 0:
             raise ValueError(f"pairs has shape {tuple(P.shape)}; it must be "
                              "(P, 2, D): P pairs of two D-dim points. From "
@@ -226,7 +273,31 @@ class ITML(LinearMetricLearner):
         if M0.shape[0] != D:
             raise ValueError(f"prior has shape {tuple(M0.shape)}; it must "
                              f"be ({D}, {D}).")
-        return M0.cpu().numpy().astype(np.float64)
+        M0 = M0.cpu().numpy().astype(np.float64)
+        lam = np.linalg.eigvalsh(M0)
+        if lam[0] <= 1e-12 * max(lam[-1], 0.0):       # also M0 = 0
+            raise ValueError(f"prior is singular (eigenvalues {lam[0]:.3g} "
+                             f"to {lam[-1]:.3g}): the LogDet divergence "
+                             "D_ld(M, M_0) needs a positive definite M_0. "
+                             "Add a ridge, e.g. prior + 1e-6 * "
+                             "np.trace(prior) / D * np.eye(D), or use "
+                             "prior='identity'.")
+        return M0
+
+    def _bounds(self, points, M0, rng):
+        """(u, l) from ``bounds``: two numbers, or percentiles if None."""
+        if self.bounds is None:
+            return itml_bounds(points, M0, rng)
+        try:
+            b = np.asarray(self.bounds, dtype=np.float64)
+        except (TypeError, ValueError):
+            b = None
+        if b is None or b.size != 2:
+            raise ValueError(f"bounds={self.bounds!r} must be two numbers "
+                             "(u, l), as an array of shape (2,), (1, 2) or "
+                             "(2, 1), or None for percentiles of the data.")
+        u, l = b.ravel()
+        return float(u), float(l)
 
     def _check_params(self):
         if not float(self.gamma) > 0:
@@ -244,8 +315,7 @@ class ITML(LinearMetricLearner):
         keep = np.any(V != 0, axis=1)      # x_i = x_j: no constraint at all
         V, same = np.ascontiguousarray(V[keep]), same[keep]
         M0 = self._prior(points)
-        u, l = itml_bounds(points, M0, rng) if self.bounds is None \
-            else map(float, self.bounds)
+        u, l = self._bounds(points, M0, rng)
         if not (0 < u and 0 < l):
             raise ValueError(f"bounds=({u}, {l}) must be two positive "
                              "squared distances (u for similar pairs, l "

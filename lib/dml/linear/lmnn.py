@@ -28,11 +28,11 @@ import torch
 
 from .._arrays import (check_labels, check_matrix, check_positive_int,
                        like_input, to_tensor)
-from ..distances import sq_euclidean_matrix
 from ..neighbors import nearest_neighbors
 from ._base import (LinearMetricLearner, check_device,
-                    check_map_and_points, check_supervised, chunk_rows,
-                    initial_transform, minimize_lbfgs, small_work_threads,
+                    centred_rows, check_map_and_points, check_supervised,
+                    chunk_rows, chunk_sq_dists, initial_transform,
+                    minimize_lbfgs, small_work_threads,
                     sparse_sq_dist_grad)
 
 __all__ = ["lmnn_target_neighbors", "lmnn_loss_grad", "LMNN"]
@@ -61,14 +61,32 @@ def _target_neighbors_t(X: torch.Tensor, y: torch.Tensor, k: int):
 
 
 def lmnn_target_neighbors(X, y, k: int = 3):
-    """Target neighbours T(i): the k nearest points of i's own class.
+    r"""Target neighbours T(i): the k nearest points of i's own class.
+
+    Taught in :doc:`chapter 2 </book/chapters/02_linear>`:
+
+    .. math::
+
+       T(i) = \mathcal{N}_k\big(x_i;\ \{x_j : y_j = y_i,\ j \ne i\}\big).
 
     Euclidean distance in the space of X (apply the starting map first to
     use another metric); a point is never its own neighbour; ties go to
     the smaller index (:func:`dml.nearest_neighbors`).
 
-    X : (N, D); y : (N,) labels, every class with at least k + 1 points.
-    Returns an (N, k) int64 array (tensor for tensor X), nearest first.
+    Parameters
+    ----------
+    X : (N, D) array or tensor
+        The points.
+    y : (N,) labels
+        Every class needs at least k + 1 points.
+    k : int
+        Target neighbours per point.
+
+    Returns
+    -------
+    (N, k) int64 array
+        Indices of each point's targets, nearest first (a tensor for
+        tensor X).
     """
     Xt = check_matrix(to_tensor(X, "X"), "X")
     k = check_positive_int(k, "k")
@@ -112,12 +130,13 @@ def _lmnn_loss_grad_t(W, X, y, targets, mu, margin, chunk_size=None):
     Z = X @ W.T                                               # (N, L)
     G_Z = torch.zeros_like(Z)                                 # dloss/dZ
     loss = torch.zeros((), dtype=Z.dtype, device=Z.device)
-    step = chunk_rows(N, N, chunk_size)
+    step = chunk_rows(N, N, chunk_size, Z.device, Z.element_size())
+    Zc, z2 = centred_rows(Z)                    # once, for every chunk
     for start in range(0, N, step):                           # chunks only
         stop = min(start + step, N)
         rows = torch.arange(start, stop, device=Z.device)
         T = targets[start:stop]                               # (c, k)
-        d2 = sq_euclidean_matrix(Z[start:stop], Z)            # (c, N)
+        d2 = chunk_sq_dists(Zc, z2, start, stop)              # (c, N)
         d_ij2 = d2.gather(1, T)                               # (c, k)
         t_i2 = d_ij2.max(1, keepdim=True).values              # (c, 1)
         impostor = y[start:stop, None] != y[None, :]          # (c, N)
@@ -139,28 +158,55 @@ def _check_mu_margin(mu, margin):
 
 def lmnn_loss_grad(W, X, y, targets, mu: float = 0.5, margin: float = 1.0,
                    chunk_size=None):
-    """LMNN loss and its gradient w.r.t. the map W (M = W^T W)::
+    r"""LMNN loss and its gradient with respect to the map W (M = W^T W).
 
-        loss = (1 - mu) sum_{i, j in T(i)} d_ij^2
-               + mu sum_{i, j in T(i), l: y_l != y_i}
-                        [margin + d_ij^2 - d_il^2]_+
-        d loss / dW = 2 sum_{ij} A_ij (z_i - z_j)(x_i - x_j)^T,  z = W x
+    Taught in :doc:`chapter 2 </book/chapters/02_linear>` (section 2.2).
+    With z = W x and d_ij = ||z_i - z_j||:
 
-    where
-    A_ij (the derivative w.r.t. d_ij^2) is (1 - mu) + mu * (active hinges
-    using target j) for a target pair and -mu * (active hinges using
-    impostor j) for an impostor pair: the derivation of the book's
-    section 2.2, steps 2 and 3, summed over all triplets at once.
+    .. math::
 
-    W : (L, D) map; X : (N, D); y : (N,) labels; targets : (N, k) indices
-    of target neighbours (from :func:`lmnn_target_neighbors`);
-    mu : weight of the push term (Weinberger & Saul's mu); margin : m;
-    chunk_size : anchors per chunk (default: a (chunk, N) block of about
-    2^21 numbers).
-    Returns (loss, grad): a float and an (L, D) numpy array for numpy W,
-    tensors for tensor W (computed without autograd: ``grad`` is the
-    gradient). At a hinge's kink (h = 0) the inactive side's (zero)
-    subgradient is used.
+       \mathcal{L}(W) = {} & (1 - \mu) \sum_{i,\ j \in T(i)} d_{ij}^2 \\
+           & + \mu \sum_{i,\ j \in T(i),\ l:\ y_l \ne y_i}
+             \big[m + d_{ij}^2 - d_{il}^2\big]_+
+
+       \frac{\partial \mathcal{L}}{\partial W}
+           = 2 \sum_{ij} A_{ij} (z_i - z_j)(x_i - x_j)^\top
+
+    where A_ij (the derivative with respect to d_ij^2) is
+    (1 - mu) + mu * (active hinges using target j) for a target pair and
+    -mu * (active hinges using impostor j) for an impostor pair: the
+    derivation of the book's section 2.2, steps 2 and 3, summed over all
+    triplets at once.
+
+    Parameters
+    ----------
+    W : (L, D) array or tensor
+        The map.
+    X : (N, D) array or tensor
+        The points.
+    y : (N,) labels
+    targets : (N, k) int array
+        Target neighbours, from :func:`lmnn_target_neighbors`.
+    mu : float
+        Weight of the push term (Weinberger & Saul's mu).
+    margin : float
+        m in the equation.
+    chunk_size : int, optional
+        Anchors per chunk (default: a (chunk, N) block of about 2^21
+        numbers).
+
+    Returns
+    -------
+    loss : float or tensor
+        The loss.
+    grad : (L, D) array or tensor
+        Its gradient; numpy for numpy W, tensors for tensor W (computed
+        without autograd).
+
+    Notes
+    -----
+    At a hinge's kink (h = 0) the inactive side's (zero) subgradient is
+    used.
     """
     Wt, Xt = check_map_and_points(W, X)
     yt = check_labels(y, Xt.shape[0], "y", device=Xt.device)
@@ -180,7 +226,17 @@ def lmnn_loss_grad(W, X, y, targets, mu: float = 0.5, margin: float = 1.0,
 
 
 class LMNN(LinearMetricLearner):
-    """Large Margin Nearest Neighbours, a scikit-learn transformer.
+    r"""Large Margin Nearest Neighbours, a scikit-learn transformer.
+
+    Taught in :doc:`chapter 2 </book/chapters/02_linear>`. Weinberger &
+    Saul (2009): each point i keeps k target neighbours T(i) and W
+    minimises, with d_ij = ||W x_i - W x_j|| and margin m,
+
+    .. math::
+
+       & (1 - \mu) \sum_{i,\ j \in T(i)} d_{ij}^2 \\
+       & + \mu \sum_{i,\ j \in T(i),\ l:\ y_l \ne y_i}
+         \big[m + d_{ij}^2 - d_{il}^2\big]_+ .
 
     Solver: L-BFGS-B (scipy) on the map W itself, with the exact loss and
     gradient of :func:`lmnn_loss_grad` recomputed (impostors included) at
@@ -195,27 +251,42 @@ class LMNN(LinearMetricLearner):
 
     Parameters
     ----------
-    n_components : L, the output dimension (None: D).
-    k : target neighbours per point (metric-learn's n_neighbors).
-    mu : weight of the push term, in [0, 1] (Weinberger & Saul's mu,
-        the drug-compound case study's lambda).
-    margin : the margin m on squared distances (1 in the paper).
-    init : "auto", "identity", "pca", "lda", "random" or an (L, D) array.
-        The target neighbours are the nearest same-class points after the
-        starting map W_0 (Euclidean for init="identity" or full "pca").
-    max_iter, tol : L-BFGS iterations at most; scipy's tol (relative loss
-        decrease per iteration and largest gradient entry), as in
-        :class:`NCA`. The default tol=1e-4 is ten times NCA's: the hinge
-        sum has a long flat tail in which each iteration lowers the loss
-        by 1e-5..1e-4 (relative) without moving a neighbour. On digits,
-        tol=1e-4 stops after 60-85 iterations with the kNN accuracy of a
-        200-iteration run (three splits), in a third of the time.
-    random_state, verbose, device, chunk_size : as in :class:`NCA`.
+    n_components : int or None
+        L, the output dimension (None: D).
+    k : int
+        Target neighbours per point (metric-learn's n_neighbors).
+    mu : float
+        Weight of the push term, in [0, 1] (Weinberger & Saul's mu, the
+        drug-compound case study's lambda).
+    margin : float
+        The margin m on squared distances (1 in the paper).
+    init : {"auto", "identity", "pca", "lda", "random"} or (L, D) array
+        The starting map W_0. The target neighbours are the nearest
+        same-class points after W_0 (Euclidean for init="identity" or
+        full "pca").
+    max_iter, tol : int, float
+        L-BFGS iterations at most; scipy's tol (relative loss decrease per
+        iteration and largest gradient entry), as in :class:`NCA`. The
+        default tol=1e-4 is ten times NCA's: the hinge sum has a long flat
+        tail in which each iteration lowers the loss by 1e-5..1e-4
+        (relative) without moving a neighbour. On digits, tol=1e-4 stops
+        after 60-85 iterations with the kNN accuracy of a 200-iteration
+        run (three splits), in a third of the time.
+    random_state, verbose, device, chunk_size
+        As in :class:`NCA`.
 
     Attributes
     ----------
-    ``components_`` : (L, D); ``targets_`` : (N, k) target neighbours;
-    ``n_iter_``, ``loss_history_``, ``classes_`` : as in :class:`NCA`.
+    components_
+        (L, D) array: the learned map W.
+    targets_
+        (N, k) int array: the target neighbours.
+    n_iter_
+        int: L-BFGS iterations run.
+    loss_history_
+        list of float: loss after each iteration.
+    classes_
+        array: the class labels seen in fit.
     """
 
     def __init__(self, n_components=None, k=3, mu=0.5, margin=1.0,

@@ -17,16 +17,17 @@ import numpy as np
 import torch
 
 from .._arrays import check_labels, like_input
-from ..distances import sq_euclidean_matrix
 from ._base import (LinearMetricLearner, check_device,
-                    check_map_and_points, check_supervised, chunk_rows,
-                    initial_transform, minimize_lbfgs, small_work_threads,
+                    centred_rows, check_map_and_points, check_supervised,
+                    chunk_rows, chunk_sq_dists, initial_transform,
+                    minimize_lbfgs, small_work_threads,
                     weighted_sq_dist_grad)
 
 __all__ = ["nca_probabilities", "nca_loss_grad", "NCA"]
 
 
-def _p_chunk(Z: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+def _p_chunk(Z: torch.Tensor, start: int, stop: int,
+             centred=None) -> torch.Tensor:
     """p_ij for the anchors start..stop-1, shape (c, N).
 
     A soft-max of -d_ij^2 with the diagonal (j = i) set to -inf. Each
@@ -35,7 +36,8 @@ def _p_chunk(Z: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     are in the thousands: the nearest neighbour gets exp(0) = 1. Computed
     in place in the distance block (no extra (c, N) buffers).
     """
-    d2 = sq_euclidean_matrix(Z[start:stop], Z)                # (c, N)
+    Zc, z2 = centred_rows(Z) if centred is None else centred
+    d2 = chunk_sq_dists(Zc, z2, start, stop)                  # (c, N)
     rows = torch.arange(stop - start, device=Z.device)
     d2[rows, rows + start] = float("inf")                     # p_ii = 0
     # log-sum-exp trick, in place: exp(-d2 + min_l d2) / sum(...)
@@ -55,10 +57,11 @@ def _nca_loss_grad_t(W, X, y, chunk_size=None):
     classes, y = torch.unique(y, return_inverse=True)         # y: 0..C-1
     class_rows = (torch.arange(len(classes), device=y.device)[:, None]
                   == y[None, :]).to(Z.dtype)                  # (C, N)
-    step = chunk_rows(N, N, chunk_size)
+    step = chunk_rows(N, N, chunk_size, Z.device, Z.element_size())
+    centred = centred_rows(Z)                   # once, for every chunk
     for start in range(0, N, step):                           # chunks only
         stop = min(start + step, N)
-        p_ij = _p_chunk(Z, start, stop)                       # (c, N)
+        p_ij = _p_chunk(Z, start, stop, centred)              # (c, N)
         same = class_rows[y[start:stop]]                      # (c, N)
         p_i = torch.linalg.vecdot(p_ij, same)[:, None]        # (c, 1)
         loss = loss - p_i.sum()
@@ -69,12 +72,31 @@ def _nca_loss_grad_t(W, X, y, chunk_size=None):
 
 
 def nca_probabilities(W, X):
-    """Soft-neighbour probabilities p_ij of NCA, an (N, N) matrix.
+    r"""Soft-neighbour probabilities p_ij of NCA, an (N, N) matrix.
 
-    p_ij = exp(-||W x_i - W x_j||^2) / sum_{l != i} exp(-||W x_i - W x_l||^2)
-    (Goldberger et al., 2004), p_ii = 0, rows sum to 1.
+    Taught in :doc:`chapter 2 </book/chapters/02_linear>` (Goldberger et
+    al., 2004):
 
-    W : (L, D) map; X : (N, D) points, N >= 2. numpy in, numpy out.
+    .. math::
+
+       p_{ij} = \frac{\exp(-\lVert W x_i - W x_j \rVert^2)}
+                     {\sum_{l \ne i} \exp(-\lVert W x_i - W x_l \rVert^2)},
+
+       p_{ii} = 0,
+
+    so every row sums to 1.
+
+    Parameters
+    ----------
+    W : (L, D) array or tensor
+        The map.
+    X : (N, D) array or tensor
+        The points, N >= 2.
+
+    Returns
+    -------
+    (N, N) array or tensor
+        p; numpy in, numpy out.
     """
     Wt, Xt = check_map_and_points(W, X)
     if Xt.shape[0] < 2:
@@ -86,22 +108,41 @@ def nca_probabilities(W, X):
 
 
 def nca_loss_grad(W, X, y, chunk_size=None):
-    """NCA loss -sum_i p_i and its gradient w.r.t. W.
+    r"""NCA loss -sum_i p_i and its gradient with respect to W.
 
-    loss(W) = -sum_i sum_{j: y_j = y_i} p_ij   (the *negated* expected
-    number of points classified correctly: lower is better; -N is perfect)
+    Taught in :doc:`chapter 2 </book/chapters/02_linear>` (section 2.3).
+    The loss is the *negated* expected number of points classified
+    correctly (lower is better; -N is perfect); with z = W x,
 
-    d loss / dW = 2 sum_ij A_ij (z_i - z_j)(x_i - x_j)^T with
-    A_ij = p_ij (1[y_j = y_i] - p_i), z = W x -- the negative of
-    Goldberger et al.'s gradient of sum_i p_i (derived in the book's
-    section 2.3), written for all pairs at once.
+    .. math::
 
-    W : (L, D); X : (N, D); y : (N,) labels. ``chunk_size`` anchor rows are
-    processed at a time (default: a (chunk, N) block of about 2^21
-    numbers, 16 MB).
-    Returns (loss, grad): a float and an (L, D) numpy array for numpy W,
-    a 0-d tensor and an (L, D) tensor for tensor W (computed without
-    autograd: ``grad`` is the gradient).
+       \mathcal{L}(W) = -\sum_i p_i = -\sum_i \sum_{j:\ y_j = y_i} p_{ij},
+
+       \frac{\partial \mathcal{L}}{\partial W}
+           = 2 \sum_{ij} A_{ij} (z_i - z_j)(x_i - x_j)^\top,
+       \quad A_{ij} = p_{ij} \big([y_j = y_i] - p_i\big),
+
+    the negative of Goldberger et al.'s gradient of sum_i p_i, written for
+    all pairs at once.
+
+    Parameters
+    ----------
+    W : (L, D) array or tensor
+        The map.
+    X : (N, D) array or tensor
+        The points.
+    y : (N,) labels
+    chunk_size : int, optional
+        Anchor rows processed at a time (default: a (chunk, N) block of
+        about 2^21 numbers, 16 MB).
+
+    Returns
+    -------
+    loss : float or 0-d tensor
+        The loss.
+    grad : (L, D) array or tensor
+        Its gradient; numpy for numpy W, tensors for tensor W (computed
+        without autograd).
     """
     Wt, Xt = check_map_and_points(W, X)
     yt = check_labels(y, Xt.shape[0], "y", device=Xt.device)
@@ -110,34 +151,53 @@ def nca_loss_grad(W, X, y, chunk_size=None):
 
 
 class NCA(LinearMetricLearner):
-    """Neighbourhood Components Analysis, a scikit-learn transformer.
+    r"""Neighbourhood Components Analysis, a scikit-learn transformer.
 
-    Learns W (``components_``, L x D) by minimising :func:`nca_loss_grad`
-    with L-BFGS-B (scipy), the loss and gradient computed in float64 on
-    ``device``. Defaults follow scikit-learn's
-    ``NeighborhoodComponentsAnalysis`` (max_iter=50, tol=1e-5, init="auto"),
-    so both reach the same objective from the same start.
+    Taught in :doc:`chapter 2 </book/chapters/02_linear>`. Minimises
+
+    .. math::
+
+       \mathcal{L}(W) = -\sum_i \sum_{j:\ y_j = y_i} p_{ij}
+
+    (:func:`nca_probabilities`). Learns W (``components_``, L x D) by
+    minimising :func:`nca_loss_grad` with L-BFGS-B (scipy), the loss and
+    gradient computed in float64 on ``device``. Defaults follow scikit-learn's
+    ``NeighborhoodComponentsAnalysis`` (max_iter=50, tol=1e-5, init="auto"), so
+    both reach the same objective from the same start.
 
     Parameters
     ----------
-    n_components : L, the output dimension (None: D).
-    init : "auto", "identity", "pca", "lda", "random" or an (L, D) array;
-        see ``initial_transform``.
-    max_iter : L-BFGS iterations at most.
-    tol : L-BFGS-B's ``ftol`` and ``gtol`` (scipy's ``tol``): stop when the
+    n_components : int or None
+        L, the output dimension (None: D).
+    init : {"auto", "identity", "pca", "lda", "random"} or (L, D) array
+        The starting map; see ``initial_transform``.
+    max_iter : int
+        L-BFGS iterations at most.
+    tol : float
+        L-BFGS-B's ``ftol`` and ``gtol`` (scipy's ``tol``): stop when the
         loss decreases by less than a relative ``tol`` or the largest
         gradient entry is below it.
-    random_state : seed for init="random".
-    verbose : show a tqdm progress bar with the loss.
-    device : None (the device of X; CPU for numpy), "cpu", "cuda", "auto".
-    chunk_size : anchor rows per chunk (None: automatic, ~16 MB blocks).
+    random_state : int or None
+        Seed for init="random".
+    verbose : bool
+        Show a tqdm progress bar with the loss and, as scikit-learn's NCA
+        does when verbose, warn (ConvergenceWarning "[NCA] NCA did not
+        converge: ...") if L-BFGS stops unconverged, e.g. at ``max_iter``.
+    device : {None, "cpu", "cuda", "auto"}
+        None: the device of X (CPU for numpy).
+    chunk_size : int or None
+        Anchor rows per chunk (None: automatic, ~16 MB blocks).
 
     Attributes
     ----------
-    ``components_`` : (L, D) numpy array, M = ``components_``.T @ ``components_``.
-    ``n_iter_`` : L-BFGS iterations run.
-    ``loss_history_`` : loss after each iteration (a list).
-    ``classes_`` : the class labels seen in fit.
+    components_
+        (L, D) numpy array: the map W; M = ``components_.T @ components_``.
+    n_iter_
+        int: L-BFGS iterations run.
+    loss_history_
+        list of float: loss after each iteration.
+    classes_
+        array: the class labels seen in fit.
     """
 
     def __init__(self, n_components=None, init="auto", max_iter=50,

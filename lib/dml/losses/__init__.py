@@ -5,7 +5,8 @@ similarities or logits, as the book's formula has them) and a
 ``torch.nn.Module`` called as ``loss(embeddings, labels, indices_tuple)``,
 where ``indices_tuple`` is an optional miner's output (``dml.miners``).
 Class names follow pytorch-metric-learning so code can switch between the
-two; each docstring lists where our defaults differ from theirs.
+two; each docstring lists where our defaults differ from theirs. The
+files::
 
     pair.py              contrastive (Hadsell et al., 2006)
     triplet.py           triplet margin, soft margin

@@ -47,21 +47,25 @@ def reduce_terms(terms: torch.Tensor, reduction: str,
 
     ``reference`` (usually the embeddings) provides the zero-with-gradient
     returned when there is no term, or, for ``"mean_nonzero"``, no term
-    above 0.
+    above 0. Half-precision terms (float16, bfloat16: autocast, or half
+    embeddings) are summed in float32 and the result is float32: a
+    bfloat16 sum of B terms keeps 8 bits and drops the small ones.
     """
     if reduction == "none":
         return terms
+    if terms.dtype in (torch.float16, torch.bfloat16):
+        terms = terms.float()
     if terms.numel() == 0:
         return zero_loss(reference)
     if reduction == "sum":
         return terms.sum()
     if reduction == "mean":
         return terms.mean()
-    positive = terms > 0
-    n_positive = int(positive.sum())
-    if n_positive == 0:
-        return terms.sum() * 0.0
-    return terms.sum() / n_positive                     # zeros add nothing
+    # no host sync (int(n) would wait for the device): a where() instead
+    n_positive = (terms > 0).sum()
+    total = terms.sum()
+    return torch.where(n_positive > 0, total / n_positive.clamp_min(1),
+                       total * 0.0)                     # zeros add nothing
 
 
 class _Log1pSumExp(torch.autograd.Function):

@@ -52,7 +52,15 @@ def pair_masks(labels: torch.Tensor):
 
 
 def all_pairs(labels: torch.Tensor):
-    """All positive and negative pairs of a batch: ``(a1, p, a2, n)``.
+    r"""All positive and negative pairs of a batch: ``(a1, p, a2, n)``.
+
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`:
+
+    .. math::
+
+       P = \{(i, j) : y_i = y_j,\ i \ne j\},
+
+       N = \{(i, j) : y_i \ne y_j\}.
 
     Ordered pairs, so (i, j) and (j, i) both appear, as in
     pytorch-metric-learning's ``get_all_pairs_indices``.
@@ -94,13 +102,26 @@ def positives_and_negative_mask(indices_tuple, labels: torch.Tensor):
 
 
 def triplets_to_pairs(a, p, n):
-    """Triplets (a, p, n) -> pairs (a, p, a, n), duplicates kept (as in
-    pytorch-metric-learning's ``convert_to_pairs``)."""
+    r"""Triplets (a, p, n) -> pairs (a, p, a, n), duplicates kept.
+
+    As pytorch-metric-learning's ``convert_to_pairs``. Taught in
+    :doc:`chapter 4 </book/chapters/04_mining>`:
+
+    .. math::
+
+       (a, p, n) \mapsto (a, p) \in P,\ (a, n) \in N .
+    """
     return a, p, a, n
 
 
 def pairs_to_triplets(a1, p, a2, n):
-    """Pairs -> every triplet (a, p, n) with (a, p) and (a, n) listed.
+    r"""Pairs -> every triplet (a, p, n) with (a, p) and (a, n) listed.
+
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`:
+
+    .. math::
+
+       T = \{(a, p, n) : (a, p) \in P,\ (a, n) \in N\}.
 
     For each positive pair (a1[k], p[k]) this takes every negative pair
     whose anchor a2 equals a1[k]. The order is that of pytorch-metric-
@@ -121,7 +142,16 @@ def pairs_to_triplets(a1, p, a2, n):
 
 
 def all_triplets(labels: torch.Tensor):
-    """Every valid triplet of the batch as explicit indices (a, p, n).
+    r"""Every valid triplet of the batch as explicit indices (a, p, n).
+
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`:
+
+    .. math::
+
+       T = \{(a, p, n) : y_a = y_p \ne y_n,\ a \ne p\},
+
+       \lvert T \rvert = \sum_a \lvert P(a) \rvert
+                                   \lvert N(a) \rvert .
 
     The output itself has T = sum_a #P(a) #N(a) entries, up to ~B^3 / 2:
     use it for small batches; losses over all triplets use
@@ -137,9 +167,18 @@ def valid_triplet_count(labels: torch.Tensor) -> int:
 
 
 def anchor_chunks(batch_size: int, max_elements: int = 2 ** 22):
-    """Ranges of anchors such that a (chunk, B, B) block stays below
-    ``max_elements`` entries (16 MiB of float32 by default; one anchor at
-    a time beyond B = 2048)."""
+    r"""Slices of anchors whose (chunk, B, B) block fits ``max_elements``.
+
+    .. math::
+
+       \mathrm{chunk} = \max\big(1,\ \lfloor \mathrm{max\_elements} / B^2
+           \rfloor\big).
+
+    16 MiB of float32 by default; one anchor at a time beyond B = 2048. Used
+    for the all-triplets losses of :doc:`chapter 3
+    </book/chapters/03_deep_losses>` and the miners of :doc:`chapter 4
+    </book/chapters/04_mining>`.
+    """
     step = max(1, max_elements // max(1, batch_size * batch_size))
     for start in range(0, batch_size, step):
         yield slice(start, min(start + step, batch_size))
@@ -156,11 +195,15 @@ def _check_indices(indices_tuple, batch_size: int):
         if t.ndim != 1:
             raise ValueError("each tensor of indices_tuple must be 1-D, got "
                              f"shape {tuple(t.shape)}.")
-        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= batch_size):
+        out.append(t)
+    # one host synchronisation for all the bounds, not two per tensor
+    bounds = [torch.stack(torch.aminmax(t)) for t in out if t.numel()]
+    if bounds:
+        lo_hi = torch.stack([b.to(bounds[0].device) for b in bounds])
+        if bool(((lo_hi[:, 0] < 0) | (lo_hi[:, 1] >= batch_size)).any()):
             raise ValueError("indices_tuple holds an index outside "
                              f"0..{batch_size - 1}; indices refer to rows "
                              "of embeddings.")
-        out.append(t)
     return out
 
 

@@ -35,7 +35,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .._arrays import check_positive_int
+from .._arrays import check_positive_int, to_device_of
 from ..distances import cosine_matrix, safe_sqrt
 from ._reduce import check_reduction, reduce_terms
 from ._tuples import as_pairs, check_batch
@@ -44,11 +44,40 @@ __all__ = ["arcface_logits", "arcface_loss", "ArcFaceLoss"]
 
 
 def arcface_logits(cos, labels, margin: float = 0.5, scale: float = 64.0):
-    """Scaled logits with the angular margin on the target class.
+    r"""Scaled logits with the angular margin on the target class.
 
-    cos : (B, C) cosines between embeddings and class weights.
-    labels : (B,) int64 in 0..C-1. margin : m in *radians*. scale : s.
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. With theta_bc =
+    arccos(cos_bc):
+
+    .. math::
+
+       \mathrm{logit}_{bc} = \begin{cases}
+           s \cos(\theta_{bc} + m)
+               & c = y_b,\ \theta_{bc} \le \pi - m \\
+           s\,(\cos\theta_{bc} - m \sin m)
+               & c = y_b,\ \theta_{bc} > \pi - m \\
+           s \cos\theta_{bc} & c \ne y_b .
+       \end{cases}
+
+    Parameters
+    ----------
+    cos : (B, C) tensor
+        Cosines between embeddings and class weights.
+    labels : (B,) int64 tensor
+        Values in 0..C-1.
+    margin : float
+        m, in *radians*.
+    scale : float
+        s.
+
+    Returns
+    -------
+    (B, C) tensor
+        The logits.
     """
+    labels = to_device_of(labels, cos, "labels", dtype=torch.int64)
+    if cos.dtype in (torch.float16, torch.bfloat16):
+        cos = cos.float()       # s cos(theta + m) needs more than 8 bits
     target = F.one_hot(labels, cos.shape[1]).bool()      # (B, C)
     sin = safe_sqrt(1.0 - cos * cos)                     # (B, C)
     cos_m = cos * math.cos(margin) - sin * math.sin(margin)
@@ -59,28 +88,77 @@ def arcface_logits(cos, labels, margin: float = 0.5, scale: float = 64.0):
 
 
 def arcface_loss(cos, labels, margin: float = 0.5, scale: float = 64.0):
-    """ArcFace loss of each sample, (B,) (module docstring); m in radians."""
+    r"""ArcFace loss of each sample, a (B,) tensor; m in radians.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>` (Deng et
+    al., 2019): the cross-entropy of scaled cosine logits whose target
+    angle theta_{b y_b} = arccos(cos_{b y_b}) gets the margin m,
+
+    .. math::
+
+       L_b = -\log \frac{e^{s \cos(\theta_{b y_b} + m)}}
+                        {e^{s \cos(\theta_{b y_b} + m)}
+                         + \sum_{c \ne y_b} e^{s \cos \theta_{bc}}};
+
+    past theta = pi - m the target logit continues as
+    s (cos theta - m sin m), so that it keeps falling
+    (``dml.losses.arcface.arcface_logits``).
+
+    Parameters
+    ----------
+    cos : (B, C) tensor
+        Cosines between embeddings and class weights.
+    labels : (B,) int64 tensor
+        Values in 0..C-1.
+    margin : float
+        m, in *radians*.
+    scale : float
+        s.
+    """
+    labels = to_device_of(labels, cos, "labels", dtype=torch.int64)
     logits = arcface_logits(cos, labels, margin, scale)
     return F.cross_entropy(logits, labels, reduction="none")
 
 
 class ArcFaceLoss(torch.nn.Module):
-    """ArcFace loss with learnable class weights (module docstring).
+    r"""ArcFace loss with learnable class weights, a module.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`; the formula is
+    that of :func:`arcface_loss`, with cos the cosines between the embeddings
+    and the columns of W, averaged over the batch (``reduction="mean"``):
+
+    .. math::
+
+       \cos_{bc} = \frac{x_b \cdot W_{:, c}}
+                         {\lVert x_b \rVert\, \lVert W_{:, c} \rVert},
+
+       \mathcal{L} = \frac{1}{B} \sum_b L_b .
 
     Parameters
     ----------
-    num_classes : int, C
-    embedding_size : int, D
+    num_classes : int
+        C, the number of classes.
+    embedding_size : int
+        D, the embedding dimension.
     margin : float
         m in *degrees*, as pytorch-metric-learning (28.6 degrees ~ 0.5
         rad, the paper's value); the function :func:`arcface_loss` takes
         radians.
-    scale : float, s (64).
-    reduction : {"mean", "mean_nonzero", "sum", "none"}, over samples.
+    scale : float
+        s (64).
+    reduction : {"mean", "mean_nonzero", "sum", "none"}
+        Over samples.
 
-    ``W`` is a (D, C) ``nn.Parameter`` (pml's layout; init normal(0, 1)
-    like pml). With a miner's output only the samples that occur in it
-    count (pml weights samples by their number of occurrences).
+    Attributes
+    ----------
+    W
+        (D, C) ``nn.Parameter``, pml's layout; initialised normal(0, 1)
+        like pml.
+
+    Notes
+    -----
+    With a miner's output only the samples that occur in it count (pml
+    weights samples by their number of occurrences).
     """
 
     def __init__(self, num_classes: int, embedding_size: int,

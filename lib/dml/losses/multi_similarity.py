@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from .._arrays import to_device_of
 from ._distance import SIMILARITIES, check_distance, similarity_matrix
 from ._reduce import check_reduction, masked_logsumexp, reduce_terms
 from ._tuples import as_pairs, check_batch, indices_to_masks, pair_masks
@@ -28,7 +29,17 @@ __all__ = ["multi_similarity_loss", "MultiSimilarityLoss"]
 
 def multi_similarity_loss(S, pos_mask, neg_mask, alpha: float = 2.0,
                           beta: float = 50.0, base: float = 0.5):
-    """Multi-similarity loss of each anchor (row of S).
+    r"""Multi-similarity loss of each anchor (row of S).
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. Wang et al.
+    (2019), with lambda = ``base``:
+
+    .. math::
+
+       L_i = {} & \frac{1}{\alpha} \log\Big(1 + \sum_{p \in P_i}
+                 e^{-\alpha (S_{ip} - \lambda)}\Big) \\
+           & + \frac{1}{\beta} \log\Big(1 + \sum_{n \in N_i}
+                 e^{\beta (S_{in} - \lambda)}\Big).
 
     Parameters
     ----------
@@ -43,8 +54,11 @@ def multi_similarity_loss(S, pos_mask, neg_mask, alpha: float = 2.0,
 
     Returns
     -------
-    (B,) tensor: L_i (0 for an anchor without positives and negatives).
+    (B,) tensor
+        L_i, 0 for an anchor without positives and negatives.
     """
+    pos_mask = to_device_of(pos_mask, S, "pos_mask", dtype=torch.bool)
+    neg_mask = to_device_of(neg_mask, S, "neg_mask", dtype=torch.bool)
     # -alpha (S - base) and beta (S - base), one new (B, B) tensor each
     pos = masked_logsumexp(S.mul(-alpha).add_(alpha * base), pos_mask, 1,
                            add_one=True)
@@ -54,7 +68,14 @@ def multi_similarity_loss(S, pos_mask, neg_mask, alpha: float = 2.0,
 
 
 class MultiSimilarityLoss(torch.nn.Module):
-    """Multi-similarity loss over a batch (module docstring).
+    r"""Multi-similarity loss over a batch, a module.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`; the formula is
+    that of :func:`multi_similarity_loss`, averaged over the anchors:
+
+    .. math::
+
+       \mathcal{L} = \frac{1}{B} \sum_{i=1}^{B} L_i .
 
     Parameters
     ----------
@@ -67,6 +88,8 @@ class MultiSimilarityLoss(torch.nn.Module):
     reduction : {"mean", "mean_nonzero", "sum", "none"}
         Over the B anchors. Default "mean", as pml.
 
+    Notes
+    -----
     With a miner's pairs, P_i and N_i are the listed pairs with anchor i
     (a pair listed twice counts once, as in pml).
     """

@@ -78,7 +78,13 @@ def weighted_terms(losses: dict, weights: dict) -> dict:
 
 
 def multitask_loss(losses: dict, weights: dict):
-    """Weighted sum sum_t w_t L_t of named losses (floats or tensors).
+    r"""Weighted sum sum_t w_t L_t of named losses (floats or tensors).
+
+    Taught in :doc:`chapter 5 </book/chapters/05_multitask>`:
+
+    .. math::
+
+       \mathcal{L} = \sum_t w_t \mathcal{L}_t .
 
     >>> multitask_loss({"cls": 2.5, "seg": 0.8, "triplet": 0.3},
     ...                {"cls": 1.0, "seg": 2.0, "triplet": 5.0})  # ~5.6
@@ -88,7 +94,13 @@ def multitask_loss(losses: dict, weights: dict):
 
 # ---------------------------------------------------------------- gradients
 def task_gradients(losses: dict, shared_params) -> dict:
-    """Each task's gradient g_t = dL_t / dtheta at the shared parameters.
+    r"""Each task's gradient g_t = dL_t / dtheta at the shared parameters.
+
+    Taught in :doc:`chapter 5 </book/chapters/05_multitask>`:
+
+    .. math::
+
+       g_t = \frac{\partial \mathcal{L}_t}{\partial \theta} .
 
     Parameters
     ----------
@@ -102,9 +114,10 @@ def task_gradients(losses: dict, shared_params) -> dict:
 
     Returns
     -------
-    dict name -> 1-D tensor (P,), the gradients of all shared parameters
-    flattened and concatenated (detached). A loss that does not depend on
-    theta (no graph, or a flat hinge: L_t = 0) has g_t = 0.
+    dict name -> (P,) tensor
+        The gradients of all shared parameters, flattened and
+        concatenated (detached). A loss that does not depend on theta (no
+        graph, or a flat hinge with L_t = 0) has g_t = 0.
     """
     params = list(shared_params)
     if not params:
@@ -130,7 +143,17 @@ def task_gradients(losses: dict, shared_params) -> dict:
 
 
 def weighted_gradient_norms(grads: dict, weights: dict) -> dict:
-    """||w_t g_t||_2 = abs(w_t) ||g_t||_2 for every task (the book's 5.4).
+    r"""||w_t g_t||_2 = abs(w_t) ||g_t||_2 for every task (the book's 5.4).
+
+    Taught in :doc:`chapter 5 </book/chapters/05_multitask>`:
+
+    .. math::
+
+       \lVert w_t g_t \rVert_2 = \lvert w_t \rvert\, \lVert g_t \rVert_2 .
+
+    This is the size of task t's contribution to the update of the shared
+    parameters, sum_t w_t g_t; GradNorm (Chen et al., 2018) calls it
+    G_W^(t) and measures it at the last shared layer W.
 
     Parameters
     ----------
@@ -140,10 +163,10 @@ def weighted_gradient_norms(grads: dict, weights: dict) -> dict:
     weights : dict name -> float
         w_t, the same task names.
 
-    Returns dict name -> float. This is the size of task t's contribution
-    to the update of the shared parameters, sum_t w_t g_t; GradNorm (Chen
-    et al., 2018) calls it G_W^(t) and measures it at the last shared
-    layer W.
+    Returns
+    -------
+    dict name -> float
+        The norm of each task's weighted gradient.
     """
     _check_names(grads, weights, "grads")
     out = {}
@@ -156,7 +179,14 @@ def weighted_gradient_norms(grads: dict, weights: dict) -> dict:
 
 def task_gradient_norms(losses: dict, shared_params,
                         weights: dict | None = None) -> dict:
-    """||w_t dL_t / dtheta||_2 for every task, measured by autograd.
+    r"""||w_t dL_t / dtheta||_2 for every task, measured by autograd.
+
+    Taught in :doc:`chapter 5 </book/chapters/05_multitask>`:
+
+    .. math::
+
+       \Big\lVert w_t \frac{\partial \mathcal{L}_t}{\partial \theta}
+       \Big\rVert_2 .
 
     theta are the shared parameters (``shared_params``); ``weights``
     default to 1 (the raw gradient norms ||g_t||). See
@@ -172,7 +202,13 @@ def task_gradient_norms(losses: dict, shared_params,
 
 
 def dominant_by_gradient(grads: dict, weights: dict) -> str:
-    """The task whose weighted gradient w_t g_t has the largest norm.
+    r"""The task whose weighted gradient w_t g_t has the largest norm.
+
+    Taught in :doc:`chapter 5 </book/chapters/05_multitask>`:
+
+    .. math::
+
+       t^\star = \operatorname*{arg\,max}_t \lVert w_t g_t \rVert_2 .
 
     This is the task that moves the shared parameters most in one step of
     gradient descent on sum_t w_t L_t (book, 5.4); ranking the tasks by
@@ -185,10 +221,17 @@ def dominant_by_gradient(grads: dict, weights: dict) -> str:
 
 # -------------------------------------------------------------- uncertainty
 def uncertainty_optimum(L, kind: str = "regression"):
-    """The s = log sigma^2 that minimises Kendall et al.'s term for loss L.
+    r"""The s = log sigma^2 that minimises Kendall et al.'s term for loss L.
 
-    regression      (1/2) exp(-s) L + s/2   ->  s* = log L
-    classification        exp(-s) L + s/2   ->  s* = log (2 L)
+    Taught in :doc:`chapter 5 </book/chapters/05_multitask>`:
+
+    .. math::
+
+       \text{regression:}\quad
+       \tfrac12 e^{-s} L + \tfrac{s}{2} \;\to\; s^\star = \log L,
+
+       \text{classification:}\quad
+       e^{-s} L + \tfrac{s}{2} \;\to\; s^\star = \log(2L).
 
     (Kendall, Gal & Cipolla, 2018: the Gaussian likelihood gives
     L / (2 sigma^2) + log sigma, the softmax likelihood scaled by
@@ -209,9 +252,17 @@ def uncertainty_optimum(L, kind: str = "regression"):
 
 # ------------------------------------------------------------------ PCGrad
 def pcgrad(g1, g2):
-    """Yu et al. (2020)'s projection of g1 when it conflicts with g2.
+    r"""Yu et al. (2020)'s projection of g1 when it conflicts with g2.
 
-        g1' = g1 - (g1 . g2 / ||g2||^2) g2   if g1 . g2 < 0,   else g1.
+    Taught in :doc:`chapter 5 </book/chapters/05_multitask>`:
+
+    .. math::
+
+       g_1' = \begin{cases}
+         g_1 - \dfrac{g_1 \cdot g_2}{\lVert g_2 \rVert^2}\, g_2
+           & \text{if } g_1 \cdot g_2 < 0, \\
+         g_1 & \text{otherwise.}
+       \end{cases}
 
     The projected g1' lies on the normal plane of g2 (g1' . g2 = 0), so a
     step along it no longer increases task 2's loss to first order.
@@ -233,7 +284,19 @@ def pcgrad(g1, g2):
 
 # ------------------------------------------------------------------ module
 class MultiTaskLoss(torch.nn.Module):
-    """Combine named scalar losses into one (module docstring).
+    r"""Combine named scalar losses into one, with fixed or learned weights.
+
+    Taught in :doc:`chapter 5 </book/chapters/05_multitask>`. With fixed
+    weights, and with Kendall et al.'s (2018) learned s_t = log sigma_t^2:
+
+    .. math::
+
+       \mathcal{L} = \sum_t w_t \mathcal{L}_t
+       \quad\text{or}\quad
+       \mathcal{L} = \sum_t \big(e^{-s_t} \mathcal{L}_t + s_t\big).
+
+    Call it as ``loss(losses)`` with a dict name -> scalar tensor; it
+    returns the total.
 
     Parameters
     ----------
@@ -254,9 +317,14 @@ class MultiTaskLoss(torch.nn.Module):
         losses it combines (cross-entropy, a triplet hinge) are not all
         likelihoods of the paper's two kinds.
 
-    ``forward(losses)`` takes a dict name -> scalar tensor and returns the
-    total. The last weighted terms (floats, without the + s_t) are kept in
-    ``last_terms`` for reporting; ``log_vars`` holds the learnable s_t.
+    Attributes
+    ----------
+    last_terms
+        dict name -> float: the last weighted terms (without the + s_t),
+        for reporting.
+    log_vars
+        (T,) ``nn.Parameter`` holding the learnable s_t (None for fixed
+        weights).
     """
 
     def __init__(self, weights: dict, weighting: str = "fixed"):

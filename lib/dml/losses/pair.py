@@ -3,16 +3,18 @@
     L(d, y) = y * d^2 + (1 - y) * [m - d]_+^2            (book, chapter 3)
 
 y = 1 for a similar pair, y = 0 for a dissimilar one (the book's convention
-and seed 004's; some code uses y = 1 for *dissimilar*, check before you
-port a formula). Similar pairs are pulled together; dissimilar pairs are
-pushed until they are at least the margin m apart, then left alone.
+and Chen & Verma's; Hadsell et al. write Y = 0 for a *similar* pair and a
+factor 1/2 on both terms, so check before you port a formula). Similar
+pairs are pulled together; dissimilar pairs are pushed until they are at
+least the margin m apart, then left alone.
 
-The seeds write three variants, chosen here by ``form``:
+Three variants are in use, chosen here by ``form``:
 
-* ``"hadsell"``       y [d - m_pos]_+^2 + (1 - y) [m - d]_+^2  (seed 000,
-  Eq. 16.10 of Murphy's book; seed 004's Eq. 3 once its typo is fixed)
+* ``"hadsell"``       y [d - m_pos]_+^2 + (1 - y) [m - d]_+^2  (Hadsell et
+  al., without their 1/2; the drug-compound case study; Chen & Verma's
+  Eq. 3 once its typo is fixed)
 * ``"margin_on_d2"``  y [d^2 - m_pos]_+ + (1 - y) [m - d^2]_+  (the margin
-  is on the squared distance; seed 004's Eq. 3 as printed)
+  is on the squared distance; Chen & Verma's Eq. 3 as printed)
 * ``"linear"``        y [d - m_pos]_+ + (1 - y) [m - d]_+      (pytorch-
   metric-learning's ``ContrastiveLoss``)
 
@@ -40,7 +42,26 @@ def _check_form(form: str) -> str:
 
 def contrastive_loss(d, same, margin: float = 1.0, *,
                      pos_margin: float = 0.0, form: str = "hadsell"):
-    """Contrastive loss of each pair, elementwise.
+    r"""Contrastive loss of each pair, elementwise.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. Hadsell,
+    Chopra & LeCun (2006), with y = 1 for a similar pair and 0 for a
+    dissimilar one, in three forms:
+
+    .. math::
+
+       \begin{aligned}
+       \text{hadsell:} \quad & y\, [d - m_{pos}]_+^2 \\
+           & + (1 - y)\, [m - d]_+^2, \\
+       \text{margin_on_d2:} \quad & y\, [d^2 - m_{pos}]_+ \\
+           & + (1 - y)\, [m - d^2]_+, \\
+       \text{linear:} \quad & y\, [d - m_{pos}]_+ \\
+           & + (1 - y)\, [m - d]_+.
+       \end{aligned}
+
+    "hadsell" is the paper's squared hinge without its factor 1/2 (the
+    paper writes Y = 0 for a similar pair); "margin_on_d2" puts the margin
+    on the squared distance; "linear" is pytorch-metric-learning's.
 
     Parameters
     ----------
@@ -54,11 +75,12 @@ def contrastive_loss(d, same, margin: float = 1.0, *,
         m_pos, the distance below which similar pairs feel no pull
         (0 in the paper).
     form : {"hadsell", "margin_on_d2", "linear"}
-        Which variant (module docstring).
+        Which variant of the equation above.
 
     Returns
     -------
-    tensor of the shape of ``d``: the loss of each pair.
+    tensor
+        The loss of each pair, of the shape of d (numpy for a numpy d).
     """
     _check_form(form)
     d_in, d = d, to_tensor(d, "d")
@@ -73,7 +95,23 @@ def contrastive_loss(d, same, margin: float = 1.0, *,
 
 
 class ContrastiveLoss(torch.nn.Module):
-    """Contrastive loss over the pairs of a batch (module docstring).
+    r"""Contrastive loss over the pairs of a batch, a module.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. Hadsell,
+    Chopra & LeCun (2006): with d_ij the distance between embeddings i and
+    j, P the similar and N the dissimilar pairs of the batch, the default
+    form="hadsell" and balance=True give
+
+    .. math::
+
+       \begin{aligned}
+       \mathcal{L} = {} & \operatorname{mean}_{(i, j) \in P}
+           [d_{ij} - m_{pos}]_+^2 \\
+         & + \operatorname{mean}_{(i, j) \in N} [m - d_{ij}]_+^2,
+       \end{aligned}
+
+    each mean taken over the nonzero terms (reduction="mean_nonzero"). The
+    other forms are those of :func:`contrastive_loss`.
 
     Parameters
     ----------
@@ -100,10 +138,12 @@ class ContrastiveLoss(torch.nn.Module):
         "none" returns the terms of the positive pairs, then of the
         negative pairs.
 
-    ``forward(embeddings, labels, indices_tuple=None)``: without indices,
-    every ordered pair (i, j), i != j, of the batch is used; with a miner's
-    pairs (a1, p, a2, n) exactly those; with triplets (a, p, n) the pairs
-    (a, p) and (a, n) of each.
+    Notes
+    -----
+    Call it as ``loss(embeddings, labels, indices_tuple=None)``. Without
+    indices_tuple every ordered pair (i, j), i != j, of the batch is used;
+    with a miner's pairs (a1, p, a2, n) exactly those; with triplets
+    (a, p, n) the pairs (a, p) and (a, n) of each.
     """
 
     def __init__(self, margin: float = 1.0, *, pos_margin: float = 0.0,

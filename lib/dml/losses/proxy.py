@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from .._arrays import check_positive_int
+from .._arrays import check_positive_int, to_device_of
 from ..distances import cosine_matrix
 from ._reduce import check_reduction, masked_logsumexp
 from ._tuples import as_pairs, check_batch
@@ -42,9 +42,11 @@ def proxy_anchor_terms(cos, labels, margin: float = 0.1,
     pos (C,), neg (C,) and has_pos (C,) bool (the proxies in P^+).
     """
     C = cos.shape[1]
+    labels = to_device_of(labels, cos, "labels", dtype=torch.int64)
     is_pos = labels[:, None] == torch.arange(C, device=cos.device)  # (B, C)
     if sample_mask is not None:
-        keep = sample_mask[:, None]                      # (B, 1)
+        keep = to_device_of(sample_mask, cos, "sample_mask",
+                            dtype=torch.bool)[:, None]      # (B, 1)
         pos_mask, neg_mask = is_pos & keep, ~is_pos & keep
     else:
         pos_mask, neg_mask = is_pos, ~is_pos
@@ -54,29 +56,79 @@ def proxy_anchor_terms(cos, labels, margin: float = 0.1,
 
 
 def proxy_anchor_loss(cos, labels, margin: float = 0.1, alpha: float = 32.0):
-    """The proxy-anchor loss (module docstring), a scalar."""
+    r"""The proxy-anchor loss, a scalar.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. Kim et al.
+    (2020): with s(x, w) the cosine similarity, X_c^+ the samples of class c,
+    X_c^- the others, P^+ the proxies with a sample in the batch and P all
+    proxies,
+
+    .. math::
+
+       \mathcal{L} = {} & \frac{1}{\lvert P^+ \rvert} \sum_{c \in P^+}
+           \log\Big(1 + \sum_{x \in X_c^+}
+                 e^{-\alpha (s(x, w_c) - \delta)}\Big) \\
+         & + \frac{1}{\lvert P \rvert} \sum_{c \in P}
+           \log\Big(1 + \sum_{x \in X_c^-}
+                 e^{\alpha (s(x, w_c) + \delta)}\Big).
+
+    Parameters
+    ----------
+    cos : (B, C) tensor
+        s(x_b, w_c), the cosine of samples to proxies.
+    labels : (B,) int64 tensor
+        Values in 0..C-1.
+    margin, alpha : float
+        delta and alpha of the equation.
+
+    Returns
+    -------
+    0-d tensor
+        The loss.
+    """
     pos, neg, has_pos = proxy_anchor_terms(cos, labels, margin, alpha)
     return pos.sum() / has_pos.sum().clamp_min(1) + neg.mean()
 
 
 class ProxyAnchorLoss(torch.nn.Module):
-    """Proxy-anchor loss with learnable proxies (module docstring).
+    r"""Proxy-anchor loss with learnable proxies, a module.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`; the formula is
+    that of :func:`proxy_anchor_loss`, with the proxies w_c the rows of
+    ``proxies``:
+
+    .. math::
+
+       s(x_b, w_c) = \frac{x_b \cdot w_c}
+                          {\lVert x_b \rVert\, \lVert w_c \rVert}.
+
+    Call it as ``loss(embeddings, labels,
+    indices_tuple=None)``; labels must be 0..C-1.
 
     Parameters
     ----------
-    num_classes : int, C
-    embedding_size : int, the dimension of embeddings and proxies.
-    margin : float, delta (0.1).
-    alpha : float, alpha (32).
+    num_classes : int
+        C, the number of classes (and proxies).
+    embedding_size : int
+        The dimension of embeddings and proxies.
+    margin : float
+        delta (0.1).
+    alpha : float
+        alpha (32).
     reduction : {"mean", "sum", "none"}
         "mean" is the paper's (and pml's) 1/#P^+ and 1/#P averages;
         "sum" adds all proxy terms; "none" returns pos + neg per proxy.
 
-    ``proxies`` is an (C, embedding_size) ``nn.Parameter``: give it to the
-    optimiser (the paper uses a 100x larger learning rate for proxies).
-    ``forward(embeddings, labels, indices_tuple=None)``: labels must be
-    0..C-1. With a miner's output only the samples that occur in it take
-    part (pml instead lowers the others' exponents by 1).
+    Attributes
+    ----------
+    proxies
+        (C, embedding_size) ``nn.Parameter``: give it to the optimiser
+        (the paper uses a 100x larger learning rate for proxies).
+
+    Notes
+    -----
+    With a miner's output only the samples that occur in it take part
+    (pml instead lowers the others' exponents by 1).
     """
 
     def __init__(self, num_classes: int, embedding_size: int,

@@ -7,11 +7,13 @@ For an anchor with similarity s_p to its positive and s_k to negatives k,
 
 the cross-entropy of picking the positive among all candidates.
 
-* N-pairs (Sohn, 2016; seed 000, Eq. 16.12): s = dot product of the
-  embeddings (normalised in the seed), tau = 1. With one negative it is
-  the logistic loss log(1 + exp(s_n - s_p)).
-* InfoNCE (van den Oord et al., 2018) and NT-Xent (Chen et al., 2020,
-  SimCLR): s = cosine similarity, temperature tau (0.07 to 0.5).
+* N-pairs (Sohn, 2016): s = dot product of the embeddings, tau = 1
+  (the drug-compound case study normalises the embeddings first). With
+  one negative it is the logistic loss log(1 + exp(s_n - s_p)).
+* InfoNCE (van den Oord et al., 2018): the same cross-entropy over one
+  positive and many negatives, with a learned score; NT-Xent (Chen et
+  al., 2020, SimCLR): s = cosine similarity, temperature tau (0.07 to
+  0.5).
 
 The right-hand form is evaluated with logsumexp and softplus, so it stays
 finite for any logits (cosine / tau with tau = 0.01, or logits of 1e4).
@@ -21,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._arrays import like_input, to_tensor
+from .._arrays import like_input, to_device_of, to_tensor
 from ._distance import SIMILARITIES, check_distance, similarity_matrix
 from ._reduce import check_reduction, masked_logsumexp, reduce_terms
 from ._tuples import as_pairs, check_batch, positives_and_negative_mask
@@ -35,7 +37,23 @@ def _softmax_terms(z_pos, lse_neg):
 
 
 def info_nce_loss(logits_pos, logits_neg, tau: float, neg_mask=None):
-    """InfoNCE loss of each anchor.
+    r"""InfoNCE loss of each anchor.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. van den Oord,
+    Li & Vinyals (2018): the cross-entropy of picking the positive among
+    all candidates, with temperature tau,
+
+    .. math::
+
+       \begin{aligned}
+       \ell &= -\log \frac{e^{s_p / \tau}}
+                           {e^{s_p / \tau} + \sum_k e^{s_k / \tau}} \\
+            &= \operatorname{softplus}\Big(\log \sum_k e^{s_k / \tau}
+                 - s_p / \tau\Big).
+       \end{aligned}
+
+    The second form is the one evaluated (logsumexp, softplus): it stays
+    finite for any logits.
 
     Parameters
     ----------
@@ -50,24 +68,36 @@ def info_nce_loss(logits_pos, logits_neg, tau: float, neg_mask=None):
 
     Returns
     -------
-    (N,) tensor of losses.
+    (N,) tensor
+        The loss of each anchor.
     """
     if tau <= 0:
         raise ValueError(f"tau must be > 0 (a temperature), got {tau}.")
     z_pos = to_tensor(logits_pos, "logits_pos") / tau  # (N,)
-    z_neg = to_tensor(logits_neg, "logits_neg") / tau  # (N, K)
+    z_neg = to_tensor(logits_neg, "logits_neg").to(z_pos.device) / tau
     if z_neg.ndim != 2 or z_pos.shape != z_neg.shape[:1]:
         raise ValueError("logits_pos must be (N,) and logits_neg (N, K); "
                          f"got {tuple(z_pos.shape)} and "
                          f"{tuple(z_neg.shape)}.")
     if neg_mask is None:
         neg_mask = torch.ones_like(z_neg, dtype=torch.bool)
-    lse_neg = masked_logsumexp(z_neg, torch.as_tensor(neg_mask), dim=1)
+    neg_mask = to_device_of(neg_mask, z_neg, "neg_mask", dtype=torch.bool)
+    lse_neg = masked_logsumexp(z_neg, neg_mask, dim=1)        # (N,)
     return like_input(_softmax_terms(z_pos, lse_neg), logits_pos)
 
 
 def npairs_loss(anchor, positive, negatives=None):
-    """N-pairs loss with dot-product logits (Sohn, 2016).
+    r"""N-pairs loss with dot-product logits (Sohn, 2016).
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. For an
+    anchor a, its positive p and negatives n_k, the softmax cross-entropy
+    of the dot products (:func:`info_nce_loss` with tau = 1):
+
+    .. math::
+
+       \ell = \log\Big(1 + \sum_k e^{a \cdot n_k - a \cdot p}\Big).
+
+    Shapes:
 
     * one anchor: ``anchor`` (D,), ``positive`` (D,), ``negatives`` (K, D)
       -> a scalar;
@@ -76,17 +106,20 @@ def npairs_loss(anchor, positive, negatives=None):
       the negatives of anchor i are the positives of the other N - 1
       anchors (one anchor-positive pair per class) -> (N,) losses.
 
-    Normalise the embeddings first to get seed 000's cosine version.
+    Normalise the embeddings first to get the cosine version of the
+    drug-compound case study.
     """
     reference = anchor
     anchor = to_tensor(anchor, "anchor")
-    positive = to_tensor(positive, "positive").to(anchor.dtype)
+    positive = to_tensor(positive, "positive").to(anchor.device,
+                                                   anchor.dtype)
     if negatives is None:
         logits = anchor @ positive.T                    # (N, N)
         target = torch.arange(len(anchor), device=anchor.device)
         loss = F.cross_entropy(logits, target, reduction="none")
         return like_input(loss, reference)
-    negatives = to_tensor(negatives, "negatives").to(anchor.dtype)
+    negatives = to_tensor(negatives, "negatives").to(anchor.device,
+                                                     anchor.dtype)
     single = anchor.ndim == 1
     if single:
         anchor, positive = anchor[None], positive[None]
@@ -98,12 +131,16 @@ def npairs_loss(anchor, positive, negatives=None):
 
 
 class NTXentLoss(torch.nn.Module):
-    """NT-Xent / InfoNCE over the B x B similarity matrix of a batch.
+    r"""NT-Xent / InfoNCE over the B x B similarity matrix of a batch.
 
-    For each positive pair (a, p), with N(a) the negatives of a,
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. Chen et al.
+    (2020, SimCLR): for each positive pair (a, p), with N(a) the negatives
+    of a and temperature tau,
 
-        L_ap = -log exp(s_ap / tau) / (exp(s_ap / tau)
-                                      + sum_{n in N(a)} exp(s_an / tau)).
+    .. math::
+
+       \ell_{ap} = -\log \frac{e^{s_{ap} / \tau}}
+           {e^{s_{ap} / \tau} + \sum_{n \in N(a)} e^{s_{an} / \tau}}.
 
     log sum_n exp(s_an / tau) is computed once per anchor, so memory is
     O(B^2); pytorch-metric-learning expands a (positive pairs x negative
@@ -120,6 +157,8 @@ class NTXentLoss(torch.nn.Module):
     reduction : {"mean", "mean_nonzero", "sum", "none"}
         Over positive pairs. Default "mean", as pml.
 
+    Notes
+    -----
     With a miner's pairs, the terms are those of the listed positive pairs,
     and N(a) is the set of listed negative pairs with anchor a (a pair
     listed twice counts once; pml would count it twice).
@@ -145,12 +184,18 @@ class NTXentLoss(torch.nn.Module):
 
 
 class NPairsLoss(torch.nn.Module):
-    """Multi-class N-pair loss (Sohn, 2016) on a labelled batch.
+    r"""Multi-class N-pair loss (Sohn, 2016) on a labelled batch.
 
-    From the positive pairs of the batch (or of a miner's output) one pair
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. From the
+    positive pairs of the batch (or of a miner's output) one pair
     (a_c, p_c) is kept per class c, the first listed; each anchor's
-    negatives are the positives of the other classes, and
-    L_c = -log softmax_c'(s(a_c, p_c'))[c] (cross-entropy over the pairs).
+    negatives are the positives of the other classes, and the loss of
+    class c is the cross-entropy over the pairs,
+
+    .. math::
+
+       \ell_c = -\log \frac{e^{s(a_c, p_c)}}{\sum_{c'} e^{s(a_c, p_{c'})}}.
+
     As in pytorch-metric-learning's ``NPairsLoss``: mean over classes, a
     miner's negative pairs are ignored, and Sohn's L2 penalty on the
     embeddings is left to the user (add lambda *
@@ -164,6 +209,7 @@ class NPairsLoss(torch.nn.Module):
     distance : {"dot", "cosine", "euclidean", "sqeuclidean"}
         The similarity s (larger = closer).
     reduction : {"mean", "mean_nonzero", "sum", "none"}
+        Over classes. Default "mean", as pml.
     """
 
     def __init__(self, *, distance: str = "dot", reduction: str = "mean"):

@@ -3,18 +3,22 @@
     L(a, p, n) = [d(a, p) - d(a, n) + m]_+                 (book, chapter 3)
 
 The anchor a must be closer to its positive p than to its negative n by at
-least the margin m; triplets that already are cost nothing. Conventions
-differ between the seeds: seeds 000 and 002 write squared distances,
-d(a, p)^2 - d(a, n)^2 + m (``squared=True``), seed 003 plain distances
-(``squared=False``, the default here and in pytorch-metric-learning).
+least the margin m; triplets that already are cost nothing. Two
+conventions are in use. Weinberger & Saul's LMNN hinge (2009) and
+FaceNet (Schroff et al., 2015, on L2-normalised embeddings, margin alpha)
+use squared distances, d(a, p)^2 - d(a, n)^2 + m (``squared=True``); the
+online notes "Metric Learning" and pytorch-metric-learning's
+``TripletMarginLoss`` use plain distances (``squared=False``, the
+default here).
 
 The soft-margin version (Hermans, Beyer & Leibe, 2017) replaces the hinge
 by softplus, log(1 + exp(d_ap - d_an + m)): no flat region, so every
 triplet keeps a gradient. Hermans et al. drop the margin (m = 0); like
 pytorch-metric-learning's ``smooth_loss``, we keep it inside.
 
-Worked example (seed 003): d(a, p) = 0.5, d(a, n) = 0.6, m = 0.2 gives
-[0.5 - 0.6 + 0.2]_+ = 0.1, a semi-hard triplet.
+Worked example (from the online notes "Metric Learning"): d(a, p) = 0.5,
+d(a, n) = 0.6, m = 0.2 gives [0.5 - 0.6 + 0.2]_+ = 0.1, a semi-hard
+triplet; the squared form gives 0.25 - 0.36 + 0.2 = 0.09.
 """
 from __future__ import annotations
 
@@ -33,22 +37,43 @@ __all__ = ["triplet_loss", "TripletMarginLoss"]
 
 def triplet_loss(d_ap, d_an, margin: float = 0.2, *, squared: bool = False,
                  soft: bool = False):
-    """Triplet loss of each triplet, elementwise (broadcasting).
+    r"""Triplet loss of each triplet, elementwise (broadcasting).
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. With
+    d_ap = d(a, p), d_an = d(a, n) and margin m, the hinge, its squared
+    form (LMNN, FaceNet: Schroff et al., 2015) and the soft margin
+    (Hermans, Beyer & Leibe, 2017):
+
+    .. math::
+
+       \begin{aligned}
+       \ell &= [d_{ap} - d_{an} + m]_+, \\
+       \ell_{\text{squared}} &= [d_{ap}^2 - d_{an}^2 + m]_+, \\
+       \ell_{\text{soft}} &= \log\big(1 + e^{d_{ap} - d_{an} + m}\big).
+       \end{aligned}
 
     Parameters
     ----------
     d_ap, d_an : tensors
         Anchor-positive and anchor-negative distances, d(a, p) and d(a, n).
     margin : float
-        m in the equation (seed 003 uses 0.2; pml's default is 0.05).
+        m in the equation (0.2 here, FaceNet's alpha; pml's default is
+        0.05).
     squared : bool
-        Use d(a, p)^2 - d(a, n)^2 (seeds 000, 002) instead of plain
-        distances (seed 003).
+        Use d(a, p)^2 - d(a, n)^2 (LMNN, FaceNet) instead of plain
+        distances (the "Metric Learning" notes, pml).
     soft : bool
         softplus instead of the hinge [.]_+.
+
+    Returns
+    -------
+    tensor
+        The loss of each triplet, of the broadcast shape of d_ap and d_an
+        (numpy for a numpy d_ap).
     """
     reference = d_ap
-    d_ap, d_an = to_tensor(d_ap, "d_ap"), to_tensor(d_an, "d_an")
+    d_ap = to_tensor(d_ap, "d_ap")
+    d_an = to_tensor(d_an, "d_an").to(d_ap.device)
     if squared:
         d_ap, d_an = d_ap * d_ap, d_an * d_an
     violation = d_ap - d_an + margin
@@ -57,14 +82,27 @@ def triplet_loss(d_ap, d_an, margin: float = 0.2, *, squared: bool = False,
 
 
 class TripletMarginLoss(torch.nn.Module):
-    """Triplet loss over the triplets of a batch (module docstring).
+    r"""Triplet loss over the triplets of a batch, a module.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. Schroff,
+    Kalenichenko & Philbin (2015): with T the valid triplets of the batch
+    (y_a = y_p != y_n, a != p) and d_ap = d(a, p), d_an = d(a, n),
+
+    .. math::
+
+       \mathcal{L} = \operatorname{mean}_{(a, p, n) \in T}
+           [d_{ap} - d_{an} + m]_+,
+
+    the mean taken over the nonzero terms (reduction="mean_nonzero").
+    squared=True and soft=True change each term as in :func:`triplet_loss`.
 
     Parameters
     ----------
     margin : float
-        m. Default 0.2 (seed 003); pytorch-metric-learning's is 0.05.
+        m. Default 0.2 (FaceNet's alpha); pytorch-metric-learning's is
+        0.05.
     squared : bool
-        Square the distances (seeds 000, 002). Default False, as in pml.
+        Square the distances (LMNN, FaceNet). Default False, as in pml.
     soft : bool
         Soft margin, softplus(d_ap - d_an + m) (pml: ``smooth_loss``).
     distance : {"euclidean", "sqeuclidean", "cosine"}
@@ -76,13 +114,16 @@ class TripletMarginLoss(torch.nn.Module):
     reduction : {"mean_nonzero", "mean", "sum", "none"}
         Default "mean_nonzero", as pml's ``AvgNonZeroReducer``.
 
-    ``forward(embeddings, labels, indices_tuple=None)``: without indices
-    every valid triplet (y_a = y_p != y_n, a != p) is used, in
-    lexicographic (a, p, n) order. There are ~B^3 / 2 of them, so they are
-    evaluated in chunks of anchors, each chunk under
-    ``torch.utils.checkpoint``: memory stays O(B^2) plus one chunk,
-    forward and backward. With a miner's triplets (a, p, n) exactly those
-    are used; pairs (a1, p, a2, n) are matched by anchor into triplets.
+    Notes
+    -----
+    Call it as ``loss(embeddings, labels, indices_tuple=None)``. Without
+    indices_tuple every valid triplet (y_a = y_p != y_n, a != p) is used,
+    in lexicographic (a, p, n) order. There are about B^3 / 2 of them, so
+    they are evaluated in chunks of anchors, each chunk under
+    ``torch.utils.checkpoint``: memory stays O(B^2) plus one
+    chunk, forward and backward. With a miner's triplets (a, p, n) exactly
+    those are used; pairs (a1, p, a2, n) are matched by anchor into
+    triplets.
     """
 
     def __init__(self, margin: float = 0.2, *, squared: bool = False,
@@ -118,7 +159,10 @@ class TripletMarginLoss(torch.nn.Module):
         valid = pos_c[:, :, None] & neg_c[:, None, :]       # (c, B, B)
         block = self._terms(D_c[:, :, None], D_c[:, None, :])  # (c, B, B)
         block = torch.where(valid, block, torch.zeros_like(block))
-        return block.sum(), (block > 0).sum()
+        # summed in float32 at least (half-precision terms), no host sync
+        return block.sum(dtype=torch.promote_types(block.dtype,
+                                                   torch.float32)), \
+            (block > 0).sum()
 
     def _all_triplets(self, D, labels, embeddings):
         pos, neg = pair_masks(labels)                       # (B, B) each
@@ -132,16 +176,19 @@ class TripletMarginLoss(torch.nn.Module):
         n_valid = int((pos.sum(1) * neg.sum(1)).sum())
         if n_valid == 0:
             return zero_loss(embeddings)
-        total, n_positive = D.new_zeros(()), 0
+        total = D.new_zeros((), dtype=torch.promote_types(D.dtype,
+                                                          torch.float32))
+        n_positive = D.new_zeros((), dtype=torch.int64)   # on the device
         for s in anchor_chunks(len(D)):
             if D.requires_grad and torch.is_grad_enabled():
                 part, count = checkpoint(self._chunk, D[s], pos[s], neg[s],
                                          use_reentrant=False)
             else:
                 part, count = self._chunk(D[s], pos[s], neg[s])
-            total, n_positive = total + part, n_positive + int(count)
+            total, n_positive = total + part, n_positive + count
         if self.reduction == "sum":
             return total
         if self.reduction == "mean":
             return total / n_valid
-        return total / n_positive if n_positive else total * 0.0
+        return torch.where(n_positive > 0,
+                           total / n_positive.clamp_min(1), total * 0.0)

@@ -46,10 +46,15 @@ __all__ = ["uniformity_penalty", "tsne_affinities", "locality_penalty",
 
 
 def uniformity_penalty(logits, C: int | None = None):
-    """KL(p_bar || uniform(C)) of a batch of logits (Chen & Verma, Eq. 2).
+    r"""KL(p_bar || uniform(C)) of a batch of logits (Chen & Verma, Eq. 2).
 
-        L_uniform = sum_c p_bar_c log(C p_bar_c),
-        p_bar = (1/N) sum_n softmax(f(x_n))
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>`:
+
+    .. math::
+
+       \bar p = \frac{1}{N} \sum_n \operatorname{softmax}(f(x_n)),
+
+       L_\mathrm{uniform} = \sum_c \bar p_c \log(C\, \bar p_c).
 
     Parameters
     ----------
@@ -58,8 +63,16 @@ def uniformity_penalty(logits, C: int | None = None):
     C : int, optional
         Number of classes; must equal the number of columns (a check).
 
+    Returns
+    -------
+    0-d tensor or float
+        L_uniform: 0 for evenly spread predictions, log C when all mass
+        is on one class.
+
+    Notes
+    -----
     p_bar is computed in log space, log p_bar = logsumexp_n(log softmax)
-    - log N, so logits of any size give a finite value.
+    minus log N, so logits of any size give a finite value.
     """
     Lt = check_matrix(to_tensor(logits, "logits"), "logits")
     N, n_cols = Lt.shape
@@ -83,11 +96,18 @@ def _row_entropy(D2, beta, off_diag):
 
 def tsne_affinities(X, perplexity: float = 30.0, *, symmetric: bool = True,
                     tol: float = 1e-6, max_iter: int = 200):
-    """Symmetric t-SNE affinities P of the rows of X::
+    r"""Symmetric t-SNE affinities P of the rows of X.
 
-        p_{j|i} = exp(-||x_i - x_j||^2 / 2 sigma_i^2)
-                  / sum_{k != i} exp(-||x_i - x_k||^2 / 2 sigma_i^2)
-        P_ij = (p_{j|i} + p_{i|j}) / 2N
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>` (van der Maaten &
+    Hinton, 2008):
+
+    .. math::
+
+       p_{j|i} = \frac{\exp(-\lVert x_i - x_j \rVert^2 / 2\sigma_i^2)}
+                      {\sum_{k \ne i}
+                       \exp(-\lVert x_i - x_k \rVert^2 / 2\sigma_i^2)},
+
+       P_{ij} = \frac{p_{j|i} + p_{i|j}}{2N}.
 
     sigma_i is chosen so that row i has the requested perplexity,
     2^{H_i} with H_i the entropy of p_{.|i} in bits. The search bisects
@@ -97,7 +117,8 @@ def tsne_affinities(X, perplexity: float = 30.0, *, symmetric: bool = True,
 
     Parameters
     ----------
-    X : (N, D) array or tensor of input points (not differentiated).
+    X : (N, D) array or tensor
+        The input points (not differentiated).
     perplexity : float
         Effective number of neighbours, 1 < perplexity < N - 1.
     symmetric : bool
@@ -105,6 +126,11 @@ def tsne_affinities(X, perplexity: float = 30.0, *, symmetric: bool = True,
     tol, max_iter : float, int
         Stop when every row's entropy is within ``tol`` nats of
         log(perplexity), or after ``max_iter`` bisection steps.
+
+    Returns
+    -------
+    (N, N) float64 array or tensor
+        P, or p_{j|i} with ``symmetric=False``.
     """
     Xt = check_matrix(to_tensor(X, "X"), "X")
     N = Xt.shape[0]
@@ -131,12 +157,24 @@ def tsne_affinities(X, perplexity: float = 30.0, *, symmetric: bool = True,
 
 
 def locality_penalty(P, Z, kernel: str = "student"):
-    """KL(P || Q) = sum_{i != j} P_ij log(P_ij / Q_ij) (Chen & Verma, 4.3).
+    r"""KL(P || Q) = sum_{i != j} P_ij log(P_ij / Q_ij) (Chen & Verma, 4.3).
+
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>`:
+
+    .. math::
+
+       \mathrm{KL}(P \,\Vert\, Q) = \sum_{i \ne j} P_{ij}
+           \log \frac{P_{ij}}{Q_{ij}},
+
+       Q_{ij} = \frac{(1 + \lVert z_i - z_j \rVert^2)^{-1}}
+                     {\sum_{k \ne l} (1 + \lVert z_k - z_l \rVert^2)^{-1}}.
 
     Parameters
     ----------
-    P : (N, N) affinities of the input points (:func:`tsne_affinities`).
-    Z : (N, L) embeddings of the same points (differentiable).
+    P : (N, N) array or tensor
+        Affinities of the input points (:func:`tsne_affinities`).
+    Z : (N, L) tensor
+        Embeddings of the same points (differentiable).
     kernel : {"student", "gaussian"}
         Q_ij proportional to (1 + ||z_i - z_j||^2)^-1 (t-SNE, default) or
         to exp(-||z_i - z_j||^2) (the paper's formula), normalised over
@@ -165,14 +203,35 @@ def locality_penalty(P, Z, kernel: str = "student"):
 def weak_contrastive_loss(embeddings, labels, P, margin: float = 1.0,
                           alpha: float = 1.0, *, indices_tuple=None,
                           kernel: str = "student"):
-    """Contrastive loss with a locality penalty (Chen & Verma, Eq. 4).
+    r"""Contrastive loss with a locality penalty (Chen & Verma, Eq. 4).
 
-        L = mean over pairs [y d^2 + (1 - y) [m - d]_+^2]
-            + alpha * KL(P || Q(embeddings))
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>`:
 
-    ``embeddings`` (B, L) tensor, ``labels`` (B,) coarse labels (y = 1 for
-    a pair with the same label), ``P`` (B, B) the t-SNE affinities of the
-    same B input points, ``margin`` m, ``alpha`` the penalty's weight.
+    .. math::
+
+       \mathcal{L} = {} & \operatorname*{mean}_{\text{pairs}}
+           \big[y\, d^2 + (1 - y) [m - d]_+^2\big] \\
+         & + \alpha\, \mathrm{KL}(P \,\Vert\, Q(\text{embeddings})).
+
+    Parameters
+    ----------
+    embeddings : (B, L) tensor
+        The embeddings.
+    labels : (B,) tensor
+        Coarse labels (y = 1 for a pair with the same label).
+    P : (B, B) array or tensor
+        The t-SNE affinities of the same B input points.
+    margin : float
+        m.
+    alpha : float
+        The penalty's weight.
+    indices_tuple : tuple of tensors, optional
+        A miner's pairs; all pairs of the batch by default.
+    kernel : {"student", "gaussian"}
+        Q's kernel, as in :func:`locality_penalty`.
+
+    Notes
+    -----
     The square is *outside* the hinge (the paper's Eq. 3-4 put it inside
     by a typo). All pairs of the batch, or a miner's, are averaged
     together.

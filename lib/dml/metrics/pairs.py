@@ -36,20 +36,36 @@ __all__ = ["PairScores", "pair_scores", "upper_pair_index"]
 
 
 class PairScores(NamedTuple):
-    """Scores of pairs {i, j}: distances d_ij (float32), same (bool), and
-    (optionally, else None) the indices i < j of each pair."""
+    """Scores of pairs {i, j}: distances, same/different flags, indices.
+
+    Returned by :func:`pair_scores`; taught in :doc:`chapter 6
+    </book/chapters/06_evaluation>`.
+    """
     scores: object
     same: object
     i: object
     j: object
 
 
-def upper_pair_index(n: int, k):
-    """Row and column (i, j), i < j, of pair number k of the upper triangle.
+PairScores.scores.__doc__ = "The (P,) float32 distances d_ij of the pairs."
+PairScores.same.__doc__ = "The (P,) bool flags, True for a genuine pair."
+PairScores.i.__doc__ = "The (P,) int64 first indices i, or None."
+PairScores.j.__doc__ = "The (P,) int64 second indices j > i, or None."
 
-    Pairs are numbered row by row: (0, 1), (0, 2), ..., (0, n-1), (1, 2),
-    ... Row i starts at s_i = i (2n - i - 1) / 2; i is the last row with
-    s_i <= k, and j = k - s_i + i + 1. Exact integer arithmetic.
+
+def upper_pair_index(n: int, k):
+    r"""Row and column (i, j), i < j, of pair number k of the upper triangle.
+
+    Used by :func:`pair_scores` (:doc:`chapter 6
+    </book/chapters/06_evaluation>`). Pairs are numbered row by row: (0, 1),
+    (0, 2), ..., (0, n-1), (1, 2), ... Row i starts at
+
+    .. math::
+
+       s_i = \frac{i (2n - i - 1)}{2};
+
+    i is the last row with s_i <= k, and j = k - s_i + i + 1. Exact
+    integer arithmetic.
     """
     k = np.asarray(k, dtype=np.int64)
     rows = np.arange(n - 1, dtype=np.int64)
@@ -93,27 +109,49 @@ def pair_scores(embeddings, labels, metric: str = "euclidean", *,
                 max_pairs: int | None = None, seed: int = 0,
                 return_index: bool = False,
                 chunk_size: int = DEFAULT_CHUNK) -> PairScores:
-    """Distances and same/different flags of the pairs of a labelled set.
+    r"""Distances and same/different flags of the pairs of a labelled set.
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`. For the N (N -
+    1) / 2 pairs i < j (or a sample of them),
+
+    .. math::
+
+       \mathrm{score}_{ij} = d(x_i, x_j),
+
+       \mathrm{same}_{ij} = [y_i = y_j];
+
+    pass ``higher_is_similar=False`` to the verification functions.
 
     Parameters
     ----------
-    embeddings : (N, D) array or tensor x_1 .. x_N
-    labels : (N,) class labels y_i
-    metric : "euclidean", "sqeuclidean" or "cosine" (1 - cos): a distance
-    max_pairs : None for all N (N - 1) / 2 pairs, in the row-major order
-        of :func:`upper_pair_index`; else draw this many distinct pairs
+    embeddings : (N, D) array or tensor
+        x_1 .. x_N.
+    labels : (N,) labels
+        Class labels y_i.
+    metric : {"euclidean", "sqeuclidean", "cosine"}
+        A distance ("cosine" is 1 - cos).
+    max_pairs : int or None
+        None for all N (N - 1) / 2 pairs, in the row-major order of
+        :func:`upper_pair_index`; else draw this many distinct pairs
         uniformly at random (``seed`` fixes the draw) and return them in
-        increasing pair order. Values above the number of pairs are capped.
-    return_index : also return the indices i < j of each pair (two int64
-        per pair: 3.2 GB more for all pairs of N = 20 000)
-    chunk_size : rows per block for the full set (see the module notes)
+        increasing pair order. Values above the number of pairs are
+        capped.
+    seed : int
+        Seed of the draw.
+    return_index : bool
+        Also return the indices i < j of each pair (two int64 per pair:
+        3.2 GB more for all pairs of N = 20 000).
+    chunk_size : int
+        Rows per block for the full set (memory notes in the module
+        docstring of ``dml.metrics.pairs``).
 
     Returns
     -------
-    PairScores(scores (P,) float32, same (P,) bool, i (P,), j (P,)) with
-    i = j = None unless ``return_index``;
-    numpy if ``embeddings`` was numpy. Sampled scores are computed by
-    :func:`dml.paired_distances` in the embeddings' dtype, then cast.
+    PairScores
+        ``(scores, same, i, j)``: scores (P,) float32, same (P,) bool,
+        i and j (P,) int64, or None unless ``return_index``; numpy if
+        ``embeddings`` was numpy. Sampled scores are computed by
+        :func:`dml.paired_distances` in the embeddings' dtype, then cast.
     """
     X = check_matrix(to_tensor(embeddings, "embeddings"), "embeddings")
     y = check_labels(labels, X.shape[0], "labels", device=X.device)

@@ -1,15 +1,24 @@
-"""Retrieval: rank the gallery by distance to each query, score the ranking.
+r"""Retrieval: rank the gallery by distance to each query, score the ranking.
 
 Notation (chapter 6). For a query q, the gallery sorted by distance gives
 rel_q(i) = 1 if the i-th item shares q's label, else 0; R_q is the number
 of relevant gallery items (q itself excluded in leave-one-out), and
 P_q(i) = (1/i) sum_{j<=i} rel_q(j) is the precision of the top i.
 
-    Recall@K     = mean_q 1[ sum_{i<=K} rel_q(i) >= 1 ]
-    Precision@K  = mean_q (1/K) sum_{i<=K} rel_q(i)
-    R-precision  = mean_q (1/R_q) sum_{i<=R_q} rel_q(i)
-    MAP@R        = mean_q (1/R_q) sum_{i<=R_q} P_q(i) rel_q(i)
-    MAP          = mean_q (1/R_q) sum_{i<=G} P_q(i) rel_q(i)
+.. math::
+
+   \begin{aligned}
+   \text{Recall@}K &= \operatorname{mean}_q
+       \Big[\textstyle\sum_{i \le K} \mathrm{rel}_q(i) \ge 1\Big] \\
+   \text{Precision@}K &= \operatorname{mean}_q \tfrac{1}{K}
+       \textstyle\sum_{i \le K} \mathrm{rel}_q(i) \\
+   \text{R-precision} &= \operatorname{mean}_q \tfrac{1}{R_q}
+       \textstyle\sum_{i \le R_q} \mathrm{rel}_q(i) \\
+   \text{MAP@R} &= \operatorname{mean}_q \tfrac{1}{R_q}
+       \textstyle\sum_{i \le R_q} P_q(i)\, \mathrm{rel}_q(i) \\
+   \text{MAP} &= \operatorname{mean}_q \tfrac{1}{R_q}
+       \textstyle\sum_{i \le G} P_q(i)\, \mathrm{rel}_q(i)
+   \end{aligned}
 
 MAP@R and R-precision are from Musgrave, Belongie & Lim (2020), "A Metric
 Learning Reality Check". Recall@K is the retrieval literature's "R@K" (a hit
@@ -80,20 +89,30 @@ def retrieval_report(X_query, y_query, X_gallery=None, y_gallery=None,
                      chunk_size: int = DEFAULT_CHUNK) -> dict:
     """All ranking metrics of the module from one pass over the queries.
 
-    The k-NN search runs once with k = max(max_q R_q, max(ks)) neighbours.
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>` (formulas in the
+    module docstring above). The k-NN search runs once with k = max(max_q R_q,
+    max(ks)) neighbours.
 
     Parameters
     ----------
-    X_query : (N, D) embeddings; y_query : (N,) labels
-    X_gallery, y_gallery : (G, D), (G,); None for leave-one-out
-    ks : the K of Recall@K and Precision@K
-    metric : "euclidean", "sqeuclidean" or "cosine"
+    X_query : (N, D) array or tensor
+        Query embeddings.
+    y_query : (N,) labels
+    X_gallery, y_gallery : (G, D) and (G,), optional
+        The gallery; None for leave-one-out.
+    ks : tuple of int
+        The K of Recall@K and Precision@K.
+    metric : {"euclidean", "sqeuclidean", "cosine"}
+        The distance that ranks the gallery.
+    chunk_size : int
+        Queries per chunk.
 
     Returns
     -------
-    dict with "recall@K" and "precision@K" for K in ks, "r_precision",
-    "map@r" (floats), "n_queries" (queries scored) and "n_excluded"
-    (queries with R_q = 0, left out of every mean).
+    dict
+        "recall@K" and "precision@K" for K in ks, "r_precision", "map@r"
+        (floats), "n_queries" (queries scored) and "n_excluded" (queries
+        with R_q = 0, left out of every mean).
     """
     return _report(X_query, y_query, X_gallery, y_gallery, ks, metric,
                    chunk_size, with_r=True)
@@ -136,7 +155,14 @@ def _one(X_query, y_query, X_gallery, y_gallery, ks, metric, chunk_size,
 def recall_at_k(X_query, y_query, X_gallery=None, y_gallery=None,
                 k: int = 1, metric: str = "euclidean", *,
                 chunk_size: int = DEFAULT_CHUNK) -> float:
-    """Recall@K: share of queries with >= 1 same-class item in the top K.
+    r"""Recall@K: share of queries with >= 1 same-class item in the top K.
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`:
+
+    .. math::
+
+       \text{Recall@}K = \operatorname{mean}_q
+           \Big[\sum_{i \le K} \mathrm{rel}_q(i) \ge 1\Big].
 
     Recall@1 = Precision@1 = pml's precision_at_1 (leave-one-out when no
     gallery is given). Queries with no relevant item are left out.
@@ -148,7 +174,14 @@ def recall_at_k(X_query, y_query, X_gallery=None, y_gallery=None,
 def precision_at_k(X_query, y_query, X_gallery=None, y_gallery=None,
                    k: int = 1, metric: str = "euclidean", *,
                    chunk_size: int = DEFAULT_CHUNK) -> float:
-    """Precision@K = mean_q (1/K) sum_{i<=K} rel_q(i).
+    r"""Precision@K = mean_q (1/K) sum_{i<=K} rel_q(i).
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`:
+
+    .. math::
+
+       \text{Precision@}K = \operatorname{mean}_q \frac{1}{K}
+           \sum_{i \le K} \mathrm{rel}_q(i).
 
     Divides by K even when R_q < K (pml's precision_at_k does the same),
     so a perfect ranking scores min(R_q, K) / K for that query.
@@ -160,8 +193,16 @@ def precision_at_k(X_query, y_query, X_gallery=None, y_gallery=None,
 def r_precision(X_query, y_query, X_gallery=None, y_gallery=None,
                 metric: str = "euclidean", *,
                 chunk_size: int = DEFAULT_CHUNK) -> float:
-    """R-precision = mean_q (1/R_q) sum_{i<=R_q} rel_q(i) (Musgrave et al.,
-    2020): Precision@R_q, with R_q the query's number of relevant items."""
+    r"""R-precision: Precision@R_q, R_q the query's number of relevant items.
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>` (Musgrave et al.,
+    2020):
+
+    .. math::
+
+       \text{R-precision} = \operatorname{mean}_q \frac{1}{R_q}
+           \sum_{i \le R_q} \mathrm{rel}_q(i).
+    """
     return _one(X_query, y_query, X_gallery, y_gallery, (1,), metric,
                 chunk_size, "r_precision")
 
@@ -169,7 +210,14 @@ def r_precision(X_query, y_query, X_gallery=None, y_gallery=None,
 def map_at_r(X_query, y_query, X_gallery=None, y_gallery=None,
              metric: str = "euclidean", *,
              chunk_size: int = DEFAULT_CHUNK) -> float:
-    """MAP@R = mean_q (1/R_q) sum_{i=1..R_q} P_q(i) rel_q(i).
+    r"""MAP@R = mean_q (1/R_q) sum_{i=1..R_q} P_q(i) rel_q(i).
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`:
+
+    .. math::
+
+       \text{MAP@R} = \operatorname{mean}_q \frac{1}{R_q}
+           \sum_{i=1}^{R_q} P_q(i)\, \mathrm{rel}_q(i).
 
     Musgrave, Belongie & Lim (2020), "A Metric Learning Reality Check",
     section 3.2: like average precision, but only the top R_q ranks count
@@ -202,7 +250,16 @@ def mean_average_precision(X_query, y_query, X_gallery=None,
                            y_gallery=None, metric: str = "euclidean", *,
                            ties: str = "rank",
                            chunk_size: int = DEFAULT_CHUNK) -> float:
-    """MAP = mean_q AP_q, AP_q = (1/R_q) sum_{i=1..G} P_q(i) rel_q(i).
+    r"""MAP = mean_q AP_q, AP_q = (1/R_q) sum_{i=1..G} P_q(i) rel_q(i).
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`:
+
+    .. math::
+
+       \mathrm{MAP} = \operatorname{mean}_q \mathrm{AP}_q,
+
+       \mathrm{AP}_q = \frac{1}{R_q} \sum_{i=1}^{G} P_q(i)\,
+           \mathrm{rel}_q(i).
 
     Every gallery item is ranked (k = G), so each chunk costs a
     chunk_size x G list. ``ties="rank"`` (default) uses the ranking with

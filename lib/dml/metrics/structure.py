@@ -3,8 +3,8 @@
 Chen & Verma (*Weak Metric Learning*) judge an embedding learned
 from coarse labels by how well it keeps the fine classes apart:
 
-* neighbourhood purity  Purity = (1/n) sum_i (1/k) sum_{j in N_k(i)}
-  1[y_j = y_i]  (N_k(i): the k nearest neighbours of i, i excluded);
+* neighbourhood purity, the share of each point's k nearest neighbours
+  N_k(i) (i excluded) with its label;
 * nDCG with graded relevance: rel = 1 for the same fine class, 1/2 for
   another fine class of the same coarse class, 0 otherwise;
 * the context-sensitive loss CSL(y, y_hat) = 0 if y = y_hat, else the
@@ -21,7 +21,7 @@ import torch
 from scipy.cluster.hierarchy import cophenet, is_valid_linkage
 from scipy.spatial.distance import squareform
 
-from .._arrays import check_labels, like_input
+from .._arrays import check_labels, like_input, to_device_of, to_numpy
 from ..neighbors import DEFAULT_CHUNK
 from ._ranking import (check_k, label_counts, n_candidates, ranked_chunks,
                        retrieval_setup)
@@ -32,20 +32,35 @@ __all__ = ["neighborhood_purity", "ndcg", "lca_height_table",
 
 def neighborhood_purity(X, y, k: int = 10, metric: str = "euclidean", *,
                         chunk_size: int = DEFAULT_CHUNK) -> float:
-    """Mean share of each point's k nearest neighbours with its label.
+    r"""Mean share of each point's k nearest neighbours with its label.
 
-    Purity = (1/n) sum_i (1/k) sum_{j in N_k(i)} 1[y_j = y_i]
-    (Chen & Verma, section 3.3). Every point counts, including one whose class
-    has no other member (it scores 0): unlike the retrieval metrics, no
-    query is left out. It equals leave-one-out Precision@k when every
-    class has >= 2 points. Chen & Verma note that merging x true classes into
-    y labels should give a purity near y / x on the fine labels.
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>` (Chen & Verma, section
+    3.3):
+
+    .. math::
+
+       \mathrm{Purity} = \frac{1}{n} \sum_i \frac{1}{k}
+           \sum_{j \in N_k(i)} [y_j = y_i],
+
+    N_k(i) the k nearest neighbours of i, i excluded. Every point counts,
+    including one whose class has no other member (it scores 0): unlike the
+    retrieval metrics, no query is left out. It equals leave-one-out
+    Precision@k when every class has >= 2 points. Chen & Verma note that
+    merging x true classes into y labels should give a purity near y / x on the
+    fine labels.
 
     Parameters
     ----------
-    X : (n, D) embeddings; y : (n,) labels (fine labels, to measure how
-        well sub-classes stay apart)
-    k : neighbours per point, 1 <= k <= n - 1
+    X : (n, D) array or tensor
+        Embeddings.
+    y : (n,) labels
+        Fine labels, to measure how well sub-classes stay apart.
+    k : int
+        Neighbours per point, 1 <= k <= n - 1.
+    metric : str
+        The distance, as in :func:`dml.nearest_neighbors`.
+    chunk_size : int
+        Queries per chunk.
     """
     r = retrieval_setup(X, y, None, None, metric, chunk_size)
     k = check_k(k, r)
@@ -82,18 +97,24 @@ def ndcg(X_query, y_query, X_gallery=None, y_gallery=None, k=None, *,
          fine_to_coarse=None, gain: str = "linear",
          metric: str = "euclidean",
          chunk_size: int = DEFAULT_CHUNK) -> float:
-    """Normalised discounted cumulative gain with graded relevance.
+    r"""Normalised discounted cumulative gain with graded relevance.
 
-    Chen & Verma, section 4.4, for a query q and its i-th nearest gallery
-    item::
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>` (Chen & Verma, section
+    4.4). For a query q and its i-th nearest gallery item, rel_q(i) is 1 for
+    the same fine label as q, 1/2 for another fine label of q's coarse class, 0
+    otherwise, and
 
-        rel_q(i) = 1    same fine label as q
-                   1/2  another fine label of q's coarse class
-                   0    otherwise
-        DCG@k_q  = sum_{i=1..k} g(rel_q(i)) / log2(i + 1),  g(rel) = rel
-        IDCG@k_q = the same sum over the gallery's relevances sorted in
-                   decreasing order (all 1s, then all 1/2s)
-        nDCG@k   = mean_q DCG@k_q / IDCG@k_q
+    .. math::
+
+       \mathrm{DCG@}k_q = \sum_{i=1}^{k} \frac{g(\mathrm{rel}_q(i))}
+                                              {\log_2(i + 1)},
+       \quad g(r) = r,
+
+       \mathrm{nDCG@}k = \operatorname{mean}_q
+           \frac{\mathrm{DCG@}k_q}{\mathrm{IDCG@}k_q},
+
+    IDCG@k_q the same sum over the gallery's relevances sorted in
+    decreasing order (all 1s, then all 1/2s).
 
     Departures: Chen & Verma write the gain 2^rel - 1 (``gain="exponential"``;
     same for rel in {0, 1}) and sums over the whole list (``k=None``, the
@@ -103,11 +124,21 @@ def ndcg(X_query, y_query, X_gallery=None, y_gallery=None, k=None, *,
 
     Parameters
     ----------
-    X_query, y_query : (N, D), (N,) fine labels in 0..C-1
-    X_gallery, y_gallery : (G, D), (G,); None for leave-one-out
-    k : list depth, None for the whole gallery
-    fine_to_coarse : (C,) coarse label of each fine class; None gives
-        binary relevance (1 same class, 0 otherwise)
+    X_query, y_query : (N, D) and (N,)
+        Query embeddings and fine labels in 0..C-1.
+    X_gallery, y_gallery : (G, D) and (G,), optional
+        The gallery; None for leave-one-out.
+    k : int or None
+        List depth, None for the whole gallery.
+    fine_to_coarse : (C,) int array or None
+        Coarse label of each fine class; None gives binary relevance (1
+        same class, 0 otherwise).
+    gain : {"linear", "exponential"}
+        g(r) = r or 2^r - 1.
+    metric : str
+        The distance that ranks the gallery.
+    chunk_size : int
+        Queries per chunk.
     """
     r = retrieval_setup(X_query, y_query, X_gallery, y_gallery, metric,
                         chunk_size)
@@ -117,14 +148,17 @@ def ndcg(X_query, y_query, X_gallery=None, y_gallery=None, k=None, *,
     if fine_to_coarse is None:
         cq, cg = r.yq, r.yg
     else:
-        f2c = torch.as_tensor(np.asarray(fine_to_coarse),
-                              device=r.Q.device).to(torch.int64)
+        f2c = to_device_of(fine_to_coarse, r.Q, "fine_to_coarse",
+                           dtype=torch.int64)
         cq = _coarse_of(r.yq, f2c, "y_query")
         cg = cq if r.loo else _coarse_of(r.yg, f2c, "y_gallery")
     R_half = label_counts(cq, cg) - int(r.loo) - R_fine            # (N,)
-    i = torch.arange(1, k + 1, device=r.Q.device, dtype=torch.float64)
-    disc = 1.0 / torch.log2(i + 1.0)                               # (k,)
-    cum = torch.cat([disc.new_zeros(1), disc.cumsum(0)])           # (k+1,)
+    # the running sums on the host: a floating-point cumsum on CUDA has
+    # no deterministic kernel (torch.use_deterministic_algorithms raises)
+    disc_np = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))  # (k,)
+    disc = torch.from_numpy(disc_np).to(r.Q.device)
+    cum = torch.from_numpy(np.concatenate([[0.0], np.cumsum(disc_np)])
+                           ).to(r.Q.device)                        # (k+1,)
     n_one = R_fine.clamp_max(k)
     n_any = (R_fine + R_half).clamp_max(k)
     idcg = g1 * cum[n_one] + g_half * (cum[n_any] - cum[n_one])    # (N,)
@@ -137,16 +171,23 @@ def ndcg(X_query, y_query, X_gallery=None, y_gallery=None, k=None, *,
         for start, stop, _, idx in ranked_chunks(r, k):
             fine = r.yg[idx] == r.yq[start:stop, None]             # (c, k)
             near = cg[idx] == cq[start:stop, None]
-            g = torch.zeros(idx.shape, dtype=torch.float64,
-                            device=idx.device)                   # (c, k)
-            g[near] = g_half
-            g[fine] = g1
+            zero = disc.new_zeros(())                  # no mask-index sync
+            g = torch.where(fine, g1, torch.where(near, g_half, zero))
             dcg[start:stop] = (g * disc).sum(1)
     return float((dcg[valid] / idcg[valid]).mean())
 
 
 def lca_height_table(hierarchy) -> np.ndarray:
-    """(C, C) table of LCA heights on a dendrogram scaled to height 1.
+    r"""(C, C) table of LCA heights on a dendrogram scaled to height 1.
+
+    .. math::
+
+       T_{ab} = \frac{h(\mathrm{LCA}(a, b))}{h(\mathrm{root})},
+
+       T_{aa} = 0 .
+
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>`, for
+    :func:`context_sensitive_loss`.
 
     ``hierarchy`` is either
 
@@ -160,7 +201,7 @@ def lca_height_table(hierarchy) -> np.ndarray:
 
     The diagonal is 0.
     """
-    H = np.asarray(hierarchy)
+    H = to_numpy(hierarchy)
     if H.ndim == 2:
         if H.shape[1] != 4 or not is_valid_linkage(H.astype(float)):
             raise ValueError(f"hierarchy has shape {H.shape} but is not a "
@@ -184,12 +225,21 @@ def lca_height_table(hierarchy) -> np.ndarray:
 
 def context_sensitive_loss(y_true, y_pred, hierarchy, *,
                            reduction: str = "mean"):
-    """Context-sensitive loss: LCA height of (true, predicted) labels.
+    r"""Context-sensitive loss: LCA height of (true, predicted) labels.
 
-    CSL(y, y_hat) = 0 if y = y_hat, else LCA(y, y_hat), the height of
-    their lowest common ancestor in a class dendrogram of height 1
-    (Chen & Verma, section 4.4; see :func:`lca_height_table` for the two
-    accepted forms of ``hierarchy``). A 0-1 loss that gives partial credit.
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>`:
+
+    .. math::
+
+       \mathrm{CSL}(y, \hat y) = \begin{cases}
+           0 & y = \hat y \\
+           \mathrm{LCA}(y, \hat y) & \text{otherwise,}
+       \end{cases}
+
+    LCA(y, y_hat) being the height of their lowest common ancestor in a class
+    dendrogram of height 1 (Chen & Verma, section 4.4; see
+    :func:`lca_height_table` for the two accepted forms of ``hierarchy``). A
+    0-1 loss that gives partial credit.
 
     ``reduction``:
 

@@ -1,4 +1,4 @@
-"""Verification: is this pair the same identity? Scores, thresholds, ROC.
+r"""Verification: is this pair the same identity? Scores, thresholds, ROC.
 
 A verification system scores a pair (x, x') and calls it *similar* (same
 class, "genuine") when the score passes a threshold tau. Two conventions:
@@ -12,7 +12,11 @@ Counting the pairs gives the confusion matrix (TP, FP, TN, FN) and the rates
 (book chapter 6, section 6.1; as defined in the "Metric Learning" course
 notes)
 
-    TPR = TP / (TP + FN)        FPR = FP / (FP + TN).
+.. math::
+
+   \mathrm{TPR} = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FN}},
+
+   \mathrm{FPR} = \frac{\mathrm{FP}}{\mathrm{FP} + \mathrm{TN}}.
 
 Sweeping tau over every distinct score traces the ROC curve; its area (AUC)
 is the probability that a random genuine pair outscores a random impostor
@@ -66,24 +70,36 @@ def _scores_and_same(scores, same, higher_is_similar=True):
 
 def confusion_counts(scores, same, threshold: float,
                      higher_is_similar: bool = True):
-    """Confusion matrix of a verification rule at one threshold.
+    r"""Confusion matrix of a verification rule at one threshold.
 
-    Rule: a pair is predicted similar iff ``score >= threshold`` (a
-    similarity, ``higher_is_similar=True``) or ``score <= threshold`` (a
-    distance, ``higher_is_similar=False``). Then
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>` (section 6.1).
+    Rule: a pair is predicted similar iff ``score >= threshold`` (a similarity,
+    ``higher_is_similar=True``) or ``score <= threshold`` (a distance,
+    ``higher_is_similar=False``). Then, with hat-y the prediction,
 
-        TP = #{similar predicted, same = True}   FP = #{predicted, False}
-        TN = #{not predicted, same = False}      FN = #{not predicted, True}
+    .. math::
+
+       \mathrm{TP} = \#\{\hat y = 1,\ \mathrm{same}\}, \quad
+       \mathrm{FP} = \#\{\hat y = 1,\ \lnot\mathrm{same}\},
+
+       \mathrm{TN} = \#\{\hat y = 0,\ \lnot\mathrm{same}\}, \quad
+       \mathrm{FN} = \#\{\hat y = 0,\ \mathrm{same}\}.
 
     Parameters
     ----------
-    scores : (P,) score of each pair (similarity s or distance d)
-    same : (P,) bool, True for a genuine (same-class) pair
-    threshold : tau in the rule above
+    scores : (P,) array or tensor
+        Score of each pair (similarity s or distance d).
+    same : (P,) bool array or tensor
+        True for a genuine (same-class) pair.
+    threshold : float
+        tau in the rule above.
+    higher_is_similar : bool
+        True for similarities, False for distances.
 
     Returns
     -------
-    (TP, FP, TN, FN) as Python ints.
+    tuple of int
+        (TP, FP, TN, FN) as Python ints.
     """
     s, g = _scores_and_same(scores, same, higher_is_similar)
     tau = threshold if higher_is_similar else -threshold
@@ -94,10 +110,18 @@ def confusion_counts(scores, same, threshold: float,
 
 
 def tpr_fpr(tp, fp, tn, fn):
-    """True and false positive rates from the four confusion counts.
+    r"""True and false positive rates from the four confusion counts.
 
-    TPR = TP / (TP + FN)   (recall, sensitivity: genuine pairs accepted)
-    FPR = FP / (FP + TN)   (impostor pairs wrongly accepted)
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`:
+
+    .. math::
+
+       \mathrm{TPR} = \frac{\mathrm{TP}}{\mathrm{TP} + \mathrm{FN}},
+
+       \mathrm{FPR} = \frac{\mathrm{FP}}{\mathrm{FP} + \mathrm{TN}},
+
+    the genuine pairs accepted (recall, sensitivity) and the impostor
+    pairs wrongly accepted.
 
     The worked example of the "Metric Learning" course notes (book
     chapter 6): TP 85, FP 10, TN 180, FN 25 gives
@@ -148,7 +172,14 @@ def _drop_intermediate(fps, tps):
 
 def roc_curve(scores, same, *, higher_is_similar: bool = True,
               drop_intermediate: bool = False):
-    """ROC curve: (FPR, TPR) at every distinct threshold, ties handled.
+    r"""ROC curve: (FPR, TPR) at every distinct threshold, ties handled.
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`:
+
+    .. math::
+
+       \{(\mathrm{FPR}(\tau), \mathrm{TPR}(\tau)) :
+          \tau \in \{+\infty\} \cup \{s_p\}\}.
 
     For each distinct score tau (decreasing), with the rule of
     :func:`confusion_counts`, FPR(tau) = FP/(FP+TN), TPR(tau) = TP/(TP+FN).
@@ -165,8 +196,10 @@ def roc_curve(scores, same, *, higher_is_similar: bool = True,
 
     Returns
     -------
-    fpr, tpr : (T + 1,) float64, non-decreasing
-    thresholds : (T + 1,) in the scores' dtype
+    fpr, tpr : (T + 1,) float64
+        Non-decreasing rates.
+    thresholds : (T + 1,) array or tensor
+        In the scores' dtype.
     """
     s, g = _scores_and_same(scores, same, higher_is_similar)
     fps, tps, thr = _roc_points(s, g)
@@ -184,8 +217,13 @@ def roc_curve(scores, same, *, higher_is_similar: bool = True,
 
 
 def auc(fpr, tpr) -> float:
-    """Area under a curve by the trapezoid rule: sum (x_t - x_{t-1}) *
-    (y_t + y_{t-1}) / 2.
+    r"""Area under a curve by the trapezoid rule.
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`:
+
+    .. math::
+
+       \mathrm{AUC} = \sum_t (x_t - x_{t-1}) \frac{y_t + y_{t-1}}{2}.
 
     On the output of :func:`roc_curve` this equals
     ``sklearn.metrics.roc_auc_score``: a tied run of scores is a straight
@@ -207,8 +245,16 @@ def auc(fpr, tpr) -> float:
 
 
 def roc_auc(scores, same, *, higher_is_similar: bool = True) -> float:
-    """AUC of the ROC curve of (scores, same); = sklearn's roc_auc_score
-    (with ``-scores`` for distances)."""
+    r"""AUC of the ROC curve of (scores, same), as sklearn's roc_auc_score.
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`. Equals
+    scikit-learn's value (with ``-scores`` for distances) and the probability
+    that a genuine pair outscores an impostor pair, ties counting one half:
+
+    .. math::
+
+       \mathrm{AUC} = P(s^+ > s^-) + \tfrac12 P(s^+ = s^-).
+    """
     fpr, tpr, _ = roc_curve(scores, same,
                             higher_is_similar=higher_is_similar)
     return auc(fpr, tpr)
@@ -217,18 +263,33 @@ def roc_auc(scores, same, *, higher_is_similar: bool = True) -> float:
 class OperatingPoint(NamedTuple):
     """A point of the ROC curve: its rates and the threshold that gives it.
 
-    ``threshold`` is NaN for an interpolated point (no single threshold
-    gives it; a random mix of the two neighbouring thresholds does).
+    Returned by :func:`operating_point`; taught in :doc:`chapter 6
+    </book/chapters/06_evaluation>`. ``threshold`` is NaN for an interpolated
+    point (no single threshold gives it; a random mix of the two neighbouring
+    thresholds does).
     """
     tpr: float
     fpr: float
     threshold: float
 
 
+OperatingPoint.tpr.__doc__ = "True positive rate at this point."
+OperatingPoint.fpr.__doc__ = "False positive rate at this point."
+OperatingPoint.threshold.__doc__ = (
+    "The threshold tau that gives it (NaN for an interpolated point).")
+
+
 def operating_point(scores, same, target_fpr: float, *,
                     higher_is_similar: bool = True,
                     interpolate: bool = False) -> OperatingPoint:
-    """The best operating point whose FPR does not exceed ``target_fpr``.
+    r"""The best operating point whose FPR does not exceed ``target_fpr``.
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`:
+
+    .. math::
+
+       \tau^\star = \operatorname*{arg\,max}_{\tau:\
+           \mathrm{FPR}(\tau) \le \mathrm{target}} \mathrm{TPR}(\tau).
 
     Rule (default): among the thresholds of the exact ROC curve (every
     distinct score), keep those with FPR <= target_fpr and return the one
@@ -259,7 +320,14 @@ def operating_point(scores, same, target_fpr: float, *,
 def tpr_at_fpr(scores, same, target_fpr: float, *,
                higher_is_similar: bool = True,
                interpolate: bool = False) -> float:
-    """TPR@FPR: the largest TPR whose FPR does not exceed ``target_fpr``.
+    r"""TPR@FPR: the largest TPR whose FPR does not exceed ``target_fpr``.
+
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`:
+
+    .. math::
+
+       \mathrm{TPR@FPR} = \max_{\tau:\ \mathrm{FPR}(\tau) \le
+           \mathrm{target}} \mathrm{TPR}(\tau).
 
     See :func:`operating_point` for the rule and the interpolated variant.
     "TPR@FPR = 5 %" (as in the "Metric Learning" course notes, book
@@ -273,14 +341,21 @@ def tpr_at_fpr(scores, same, target_fpr: float, *,
 
 def equal_error_rate(scores, same, *,
                      higher_is_similar: bool = True) -> float:
-    """Equal error rate: the rate where FPR = FNR (= 1 - TPR).
+    r"""Equal error rate: the rate where FPR = FNR (= 1 - TPR).
 
-    Along the ROC curve FNR - FPR decreases from 1 to -1. We take the
-    segment (t, t + 1) where it changes sign and intersect the straight
-    segment with the line FPR = 1 - TPR:
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`. Along the ROC
+    curve FNR - FPR decreases from 1 to -1. We take the segment (t, t + 1)
+    where it changes sign and intersect the straight segment with the line FPR
+    = 1 - TPR:
 
-        a = (FNR_t - FPR_t) / ((FNR_t - FPR_t) - (FNR_{t+1} - FPR_{t+1}))
-        EER = FPR_t + a * (FPR_{t+1} - FPR_t)
+    .. math::
+
+       a = \frac{\mathrm{FNR}_t - \mathrm{FPR}_t}
+                {(\mathrm{FNR}_t - \mathrm{FPR}_t)
+                 - (\mathrm{FNR}_{t+1} - \mathrm{FPR}_{t+1})},
+
+       \mathrm{EER} = \mathrm{FPR}_t + a\,(\mathrm{FPR}_{t+1}
+                                             - \mathrm{FPR}_t).
 
     This is the value the usual ``brentq(lambda x: 1 - x - interp(x))``
     recipe finds, computed exactly.

@@ -106,8 +106,13 @@ class Miner(torch.nn.Module):
     def forward(self, embeddings, labels):
         E = check_matrix(to_tensor(embeddings, "embeddings"), "embeddings")
         y = check_labels(labels, E.shape[0], "labels", device=E.device)
-        with torch.no_grad():
-            out = self.mine(E.detach(), y)
+        E = E.detach()
+        if E.dtype in (torch.float16, torch.bfloat16):
+            E = E.float()          # distances and their order in float32
+        # no autocast inside: it would compute the distances in half
+        # precision again, and pick triplets from rounded distances
+        with torch.no_grad(), torch.autocast(E.device.type, enabled=False):
+            out = self.mine(E, y)
         if isinstance(embeddings, torch.Tensor):
             return out
         return tuple(to_numpy(t) for t in out)

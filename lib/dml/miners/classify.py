@@ -36,20 +36,38 @@ HARD, SEMIHARD, EASY = 0, 1, 2
 
 
 def triplet_type_codes(d_ap, d_an, margin: float):
-    """Integer code of each triplet: 0 hard, 1 semi-hard, 2 easy.
+    r"""Integer code of each triplet: 0 hard, 1 semi-hard, 2 easy.
 
-    code = 0 if d_an < d_ap
-           1 if d_ap <= d_an < d_ap + margin
-           2 otherwise (d_an >= d_ap + margin)
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. Schroff,
+    Kalenichenko & Philbin (2015), with margin m:
+
+    .. math::
+
+       \text{code} = \begin{cases}
+           0 & \text{if } d_{an} < d_{ap}, \\
+           1 & \text{if } d_{ap} \le d_{an} < d_{ap} + m, \\
+           2 & \text{if } d_{an} \ge d_{ap} + m.
+       \end{cases}
+
+    A hard triplet has a loss above m, a semi-hard one a loss in (0, m],
+    an easy one no loss. A tie d_an = d_ap is semi-hard and a tie
+    d_an = d_ap + m is easy (pytorch-metric-learning puts both ties on the
+    other side). For a similarity s (cosine), pass d = -s.
 
     Parameters
     ----------
-    d_ap, d_an : arrays or tensors of the same (broadcastable) shape
-        Anchor-positive and anchor-negative distances (smaller = closer).
-    margin : m >= 0 in the table above.
+    d_ap, d_an : array or tensor
+        Anchor-positive and anchor-negative distances (smaller = closer),
+        of the same or broadcastable shapes.
+    margin : float
+        m >= 0 in the equation.
 
-    Returns int64 codes: numpy in, numpy out; a tensor in, a tensor out on
-    the same device. ``TRIPLET_TYPES[code]`` is the name.
+    Returns
+    -------
+    int64 array or tensor
+        The codes, of the broadcast shape: numpy in, numpy out; a tensor
+        in, a tensor out on the same device. ``TRIPLET_TYPES[code]`` is
+        the name.
     """
     margin = check_margin(margin)
     ap = to_tensor(d_ap, "d_ap")
@@ -69,7 +87,17 @@ def triplet_type_codes(d_ap, d_an, margin: float):
 
 
 def classify_triplets(d_ap, d_an, margin: float) -> np.ndarray:
-    """Names "hard" / "semi-hard" / "easy" of each triplet (book, ch. 4).
+    r"""Names "hard" / "semi-hard" / "easy" of each triplet.
+
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. With margin m:
+
+    .. math::
+
+       \begin{aligned}
+       \text{hard:} \quad & d_{an} < d_{ap} \\
+       \text{semi-hard:} \quad & d_{ap} \le d_{an} < d_{ap} + m \\
+       \text{easy:} \quad & d_{an} \ge d_{ap} + m
+       \end{aligned}
 
     Same rule and arguments as :func:`triplet_type_codes`; always returns
     a numpy array of strings (a tensor cannot hold strings), with the

@@ -58,7 +58,17 @@ def chunked_triplets(pos, neg, keep=None, D=None, chunk_size=None):
 
 
 class AllPairsMiner(Miner):
-    """Every positive pair (a1, p), a1 != p, and every negative pair (a2, n).
+    r"""Every positive pair (a1, p), a1 != p, and every negative pair (a2, n).
+
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. With labels y,
+    the positive pairs P and the negative pairs N of the batch:
+
+    .. math::
+
+       \begin{aligned}
+       P &= \{(a_1, p) : y_{a_1} = y_p,\ a_1 \ne p\}, \\
+       N &= \{(a_2, n) : y_{a_2} \ne y_n\}.
+       \end{aligned}
 
     Returns pairs (a1, p, a2, n) in row-major order. O(B^2) output; the
     embeddings are only used for their batch size and device.
@@ -69,10 +79,22 @@ class AllPairsMiner(Miner):
 
 
 class AllTripletsMiner(Miner):
-    """Every valid triplet: y_a = y_p, p != a, y_n != y_a.
+    r"""Every valid triplet: y_a = y_p, p != a, y_n != y_a.
 
-    The output has sum_a (n_pos(a) * n_neg(a)) triplets, up to ~B^3 / 4;
-    it is built in chunks of positive pairs (see the module docstring).
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. The triplets T
+    and their number, at most B^3 / 4, with n_pos(a) positives and
+    n_neg(a) negatives of anchor a:
+
+    .. math::
+
+       \begin{aligned}
+       T &= \{(a, p, n) : y_a = y_p \ne y_n,\ a \ne p\}, \\
+       \#T &= \textstyle\sum_a n_{pos}(a)\, n_{neg}(a).
+       \end{aligned}
+
+    The output is built in chunks of positive pairs: for a chunk of
+    chunk_size pairs one (chunk_size, B) block marks their negatives, so
+    peak memory beyond the output is O(chunk_size * B).
     """
 
     def __init__(self, chunk_size: int | None = None):
@@ -86,14 +108,18 @@ class AllTripletsMiner(Miner):
 
 
 class BatchAllMiner(Miner):
-    """Batch-all (Hermans, Beyer & Leibe, 2017): all valid triplets.
+    r"""Batch-all (Hermans, Beyer & Leibe, 2017): all valid triplets.
 
-    With ``margin=None`` this is :class:`AllTripletsMiner`. With a margin m
-    only triplets with a non-zero hinge loss are kept::
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. With
+    ``margin=None`` this is :class:`AllTripletsMiner`. With a margin m
+    only triplets with a non-zero hinge loss are kept,
 
-        d_ap - d_an + m > 0   (hard or semi-hard, see classify.py)
+    .. math::
 
-    which is what the paper averages over ("batch all, non-zero").
+       d_{ap} - d_{an} + m > 0,
+
+    the hard and semi-hard ones (:func:`classify_triplets`), which is
+    what the paper averages over ("batch all, non-zero").
     """
 
     def __init__(self, margin: float | None = None,
@@ -115,19 +141,28 @@ class BatchAllMiner(Miner):
 
 
 class TripletMarginMiner(Miner):
-    """All triplets of one type, with pytorch-metric-learning's semantics.
+    r"""All triplets of one type, with pytorch-metric-learning's semantics.
 
-    With delta = d_an - d_ap (for cosine, delta = s_ap - s_an) and margin m:
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. With
+    delta = d_an - d_ap (for cosine, delta = s_ap - s_an) and margin m,
+    type_of_triplets keeps the triplets with
 
-    ============ ======================= ==================================
-    type         kept when               compared with classify.py's table
-    ============ ======================= ==================================
-    "all"        delta <= m              hard + semi-hard, plus delta = m
-    "hard"       delta <= 0              hard, plus the tie d_an = d_ap
-    "semihard"   0 < delta <= m          semi-hard, but d_an = d_ap is
-                                         excluded and d_an = d_ap + m kept
-    "easy"       delta > m               easy, minus the tie delta = m
-    ============ ======================= ==================================
+    .. math::
+
+       \begin{aligned}
+       \text{"all":} \quad & \delta \le m, \\
+       \text{"hard":} \quad & \delta \le 0, \\
+       \text{"semihard":} \quad & 0 < \delta \le m, \\
+       \text{"easy":} \quad & \delta > m.
+       \end{aligned}
+
+    Compared with :func:`classify_triplets`:
+
+    * "all" is hard + semi-hard, plus delta = m;
+    * "hard" is hard, plus the tie d_an = d_ap;
+    * "semihard" is semi-hard, but d_an = d_ap is excluded and
+      d_an = d_ap + m kept;
+    * "easy" is easy, minus the tie delta = m.
 
     The boundaries (ties) follow pytorch-metric-learning 2.x, not
     :func:`dml.miners.classify_triplets`; they differ only on exact ties.

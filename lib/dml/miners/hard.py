@@ -30,8 +30,13 @@ def row_argmin(key: torch.Tensor):
     ``min`` with indices, ``where`` and bool-to-float casts are not
     vectorised while ``amin``, add and a comparison written into a float
     tensor are: the index is the ``amin`` of "column, or column + n where
-    the entry is not the row's minimum".
+    the entry is not the row's minimum". Half-precision keys are compared
+    in float32, where the column numbers are exact.
     """
+    if key.dtype in (torch.float16, torch.bfloat16):
+        # column numbers must be exact: bfloat16 holds integers only up to
+        # 256, float16 up to 2 048
+        key = key.float()
     value = key.amin(1, keepdim=True)                         # (R, 1)
     n = key.shape[1]
     col = torch.arange(n, dtype=key.dtype, device=key.device)
@@ -139,12 +144,18 @@ def _semihard(D, D_neg, pos, neg, margin, method):
 
 
 class BatchHardMiner(Miner):
-    """Batch-hard mining (Hermans, Beyer & Leibe, 2017).
+    r"""Batch-hard mining (Hermans, Beyer & Leibe, 2017).
 
-    For every anchor a: the hardest positive and the hardest negative::
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. For every anchor
+    a: the hardest positive and the hardest negative,
 
-        p*(a) = argmax_{p: y_p = y_a, p != a} d_ap
-        n*(a) = argmin_{n: y_n != y_a} d_an
+    .. math::
+
+       \begin{aligned}
+       p^*(a) &= \operatorname*{arg\,max}_{p:\ y_p = y_a,\ p \ne a} d_{ap},
+       \\
+       n^*(a) &= \operatorname*{arg\,min}_{n:\ y_n \ne y_a} d_{an},
+       \end{aligned}
 
     giving one triplet per anchor; anchors without a positive or without a
     negative are skipped. Cosine: d = -cos, so p* is the least similar
@@ -166,12 +177,19 @@ class BatchHardMiner(Miner):
 
 
 class SemiHardMiner(Miner):
-    """Semi-hard mining (Schroff et al., 2015), one negative per (a, p).
+    r"""Semi-hard mining (Schroff et al., 2015), one negative per (a, p).
 
-    For every positive pair (a, p) the nearest negative that is not closer
-    than the positive and lies inside the margin m::
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. For every
+    positive pair (a, p) the nearest negative that is not closer than the
+    positive and lies inside the margin m, n ranging over the negatives of
+    a (y_n != y_a):
 
-        n*(a, p) = argmin { d_an : d_ap <= d_an < d_ap + m }
+    .. math::
+
+       \begin{aligned}
+       n^*(a, p) &= \operatorname*{arg\,min}_{n \in S} d_{an}, \\
+       S &= \{n : d_{ap} \le d_{an} < d_{ap} + m\}.
+       \end{aligned}
 
     ``fallback`` says what happens to a pair without such a negative:
 
@@ -215,11 +233,16 @@ class SemiHardMiner(Miner):
 
 
 class HardestNegativeMiner(Miner):
-    """For every positive pair (a, p): the hardest negative, if it counts::
+    r"""For every positive pair (a, p): the hardest negative, if it counts.
 
-        n*(a) = argmin_{n: y_n != y_a} d_an
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. The hardest
+    negative of anchor a,
 
-    kept when d_an* < d_ap + m (the triplet has a non-zero hinge loss: it
+    .. math::
+
+       n^*(a) = \operatorname*{arg\,min}_{n:\ y_n \ne y_a} d_{an},
+
+    is kept for (a, p) when d_an* < d_ap + m (the triplet has a non-zero hinge loss: it
     is hard or semi-hard, see :func:`dml.classify_triplets`). With
     ``margin=None`` every (a, p) whose anchor has a negative is kept
     (FaceNet's "all anchor-positive pairs, hardest negative").

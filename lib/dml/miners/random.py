@@ -18,7 +18,21 @@ __all__ = ["RandomTripletMiner"]
 
 
 class RandomTripletMiner(Miner):
-    """One uniformly random (a, p, n) per anchor, seeded.
+    r"""One uniformly random (a, p, n) per anchor, seeded.
+
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`, as the baseline
+    that mining is measured against. For every anchor a with a positive
+    and a negative in the batch, one of each drawn uniformly:
+
+    .. math::
+
+       \begin{aligned}
+       p &\sim \mathcal{U}\{p : y_p = y_a,\ p \ne a\}, \\
+       n &\sim \mathcal{U}\{n : y_n \ne y_a\}.
+       \end{aligned}
+
+    No distance is looked at, so most triplets are easy once training has
+    started.
 
     Parameters
     ----------
@@ -27,8 +41,11 @@ class RandomTripletMiner(Miner):
         sequence of batches give the same triplets. None draws from
         torch's global generator.
 
-    Returns (a, p, n), anchors in increasing order; anchors without a
-    positive or without a negative are skipped.
+    Notes
+    -----
+    Called as ``miner(embeddings, labels)``, it returns (a, p, n), anchors
+    in increasing order; anchors without a positive or without a negative
+    are skipped.
     """
 
     def __init__(self, seed: int | None = 0):

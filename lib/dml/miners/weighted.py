@@ -45,17 +45,38 @@ def _unit_rows(E: torch.Tensor) -> torch.Tensor:
 
 
 class DistanceWeightedMiner(Miner):
-    """One negative per positive pair (a, p), drawn with weight 1 / q(d_an).
+    r"""One negative per positive pair (a, p), drawn with weight 1 / q(d_an).
+
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. Wu, Manmatha,
+    Smola & Kraehenbuehl (2017): on the unit sphere in R^n the distance d
+    of two uniform points has density q(d) (0 < d < 2), so a negative n of
+    anchor a with d_an < tau is drawn with probability P(n | a), c the
+    cutoff and tau the nonzero-loss cutoff (P = 0 for d_an >= tau):
+
+    .. math::
+
+       \begin{aligned}
+       q(d) &\propto d^{\,n-2} \Big(1 - \frac{d^2}{4}\Big)^{(n-3)/2}, \\
+       P(n \mid a) &\propto \frac{1}{q(\max(d_{an}, c))}.
+       \end{aligned}
+
+    Like the authors' code (and pytorch-metric-learning) we leave out the
+    paper's cap lambda on the weight and normalise per anchor.
 
     Parameters
     ----------
-    cutoff : distances below it are raised to it before weighting
-        (Wu et al.'s 0.5).
-    nonzero_loss_cutoff : tau; negatives with d_an >= tau get weight 0
-        (Wu et al.'s 1.4).
-    seed : seed of the miner's own ``torch.Generator`` (one per device);
-        a fixed seed gives the same draws for the same inputs and device.
+    cutoff : float
+        c: distances below it are raised to it before weighting (Wu et
+        al.'s 0.5).
+    nonzero_loss_cutoff : float
+        tau: negatives with d_an >= tau get weight 0 (Wu et al.'s 1.4).
+    seed : int or None
+        Seed of the miner's own ``torch.Generator`` (one per device); a
+        fixed seed gives the same draws for the same inputs and device.
+        None seeds it non-deterministically.
 
+    Notes
+    -----
     The embeddings are L2-normalised first (the formula holds on the unit
     sphere; a no-op for normalised embeddings) and d is the Euclidean
     distance between them. The weights are computed in log space and
@@ -65,7 +86,8 @@ class DistanceWeightedMiner(Miner):
     Anchors without a positive or a negative give no triplet.
     Draws for one anchor are independent (with replacement), one per
     positive, via ``torch.multinomial`` on a (B, B) weight matrix: O(B^2).
-    Returns (a, p, n) with the (a, p) in row-major order.
+    Called as ``miner(embeddings, labels)``, it returns (a, p, n) with the
+    (a, p) in row-major order.
     """
 
     def __init__(self, cutoff: float = 0.5,

@@ -29,15 +29,29 @@ def _hidden_sizes(hidden) -> tuple:
 
 
 class MLPEmbedder(nn.Module):
-    """x -> Linear -> ReLU -> ... -> Linear -> (x / ||x||) embedding.
+    r"""x -> Linear -> ReLU -> ... -> Linear -> (x / ||x||) embedding.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`, used in
+    chapters 4, 6 and 7:
+
+    .. math::
+
+       f(x) = \frac{h(x)}{\lVert h(x) \rVert},
+
+       h = W_L \circ \mathrm{ReLU} \circ \dots \circ
+           \mathrm{ReLU} \circ W_1 .
 
     Parameters
     ----------
-    in_dim : input features D.
-    hidden : width of each hidden layer (an int for one layer, a tuple for
+    in_dim : int
+        Input features D.
+    hidden : int or tuple of int
+        Width of each hidden layer (an int for one layer, a tuple for
         several, ``()`` for a linear map x -> W x).
-    out_dim : embedding dimension.
-    normalize : L2-normalise the output onto the unit sphere (then
+    out_dim : int
+        Embedding dimension.
+    normalize : bool
+        L2-normalise the output onto the unit sphere (then
         ||u - v||^2 = 2 - 2 cos(u, v), and distances are at most 2).
     """
 
@@ -64,7 +78,8 @@ def paper_mlp(in_dim: int, out_dim: int = 2,
               normalize: bool = False) -> MLPEmbedder:
     """Chen & Verma's net for non-image data: d-128-128-64-64-2 with ReLU.
 
-    From *Weak Metric Learning*, section 4.3.
+    From *Weak Metric Learning*, section 4.3, the paper taught in :doc:`chapter
+    7 </book/chapters/07_weak>` (the chapter trains smaller nets).
 
     Chen & Verma (weak metric learning) train it with a contrastive loss on
     raw (not normalised) 2-D outputs, hence ``normalize=False``.
@@ -79,6 +94,9 @@ def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
 
 class DigitsCNN(nn.Module):
     """Chen & Verma's image net (4.3) for 8 x 8 digits: 3 conv + 3 FC layers.
+
+    From the paper taught in :doc:`chapter 7 </book/chapters/07_weak>` (the
+    chapter trains smaller nets).
 
     Conv 3x3 (16, 32, 64 filters, padding 1) each followed by BatchNorm,
     ReLU and 2x2 max pooling: 8x8 -> 4x4 -> 2x2 -> 1x1, then FC

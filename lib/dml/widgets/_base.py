@@ -15,6 +15,28 @@ LABEL_STYLE = {"description_width": "initial"}   # labels not cut off
 class Explorer:
     """Base class: holds controls, recomputes and redraws on every change.
 
+    Taught in every chapter, through one subclass each:
+    :class:`NoiseWeightExplorer` (:doc:`chapter 1
+    </book/chapters/01_distances>`), :class:`LMNNExplorer` (:doc:`chapter 2
+    </book/chapters/02_linear>`), :class:`LossLandscapeExplorer`
+    (:doc:`chapter 3 </book/chapters/03_deep_losses>`),
+    :class:`MiningExplorer` (:doc:`chapter 4 </book/chapters/04_mining>`),
+    :class:`MultiTaskWeightExplorer` (:doc:`chapter 5
+    </book/chapters/05_multitask>`), :class:`ROCExplorer` (:doc:`chapter 6
+    </book/chapters/06_evaluation>`) and :class:`UniformityExplorer`
+    (:doc:`chapter 7 </book/chapters/07_weak>`). A subclass turns control
+    values into numbers (``compute``) and numbers into a figure (``draw``).
+
+    In Jupyter, Binder or Colab, ``show()`` displays live ipywidgets
+    controls, and moving one recomputes and redraws the figure on the
+    kernel. The static HTML book has no kernel: while it is built
+    (``DML_STATIC_EXPLORERS=1``, set by scripts/book.sh) ``show()`` draws
+    the figure once for every point of a small grid of control values and
+    writes plain HTML controls whose JavaScript swaps in the precomputed
+    frame for the values chosen (dml/widgets/_static.py). Every control on
+    the page changes the figure; values between grid points are not
+    offered.
+
     ``STATIC_GRID`` ({control: values}) chooses the values a control offers
     in the static book; controls it leaves out get all their options or
     evenly spaced slider values (``_static.static_grid``).

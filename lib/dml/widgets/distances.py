@@ -12,9 +12,9 @@ __all__ = ["NoiseWeightExplorer"]
 
 
 class NoiseWeightExplorer(Explorer):
-    """Chapter 1: weigh the nine noise descriptors of the drug compounds.
+    """Weigh the nine noise descriptors of the drug compounds.
 
-    The metric is W = diag(1, 1, 1, w, ..., w): w = 1 is the Euclidean
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>`. The metric is W = diag(1, 1, 1, w, ..., w): w = 1 is the Euclidean
     distance, w = 0 the oracle that keeps descriptors 0-2 only. The figure
     shows kNN accuracy against w (mean over ``n_seeds`` data sets and
     splits) with the current w marked, and the share of the squared

@@ -4,6 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .._arrays import to_numpy
 from ..metrics import confusion_counts, roc_curve, tpr_fpr
 from ._base import LABEL_STYLE, Explorer
 
@@ -11,8 +12,9 @@ __all__ = ["ROCExplorer"]
 
 
 class ROCExplorer(Explorer):
-    """Chapter 6: a verification threshold, its confusion counts and ROC.
+    """A verification threshold, its confusion counts and ROC.
 
+    Taught in :doc:`chapter 6 </book/chapters/06_evaluation>`.
     ``distances`` and ``same`` are pair distances and genuine flags (e.g.
     from :func:`dml.pair_scores`). A pair is declared "same" when its
     distance is <= the threshold. Left: genuine and impostor histograms
@@ -22,8 +24,8 @@ class ROCExplorer(Explorer):
 
     def __init__(self, distances, same):
         import ipywidgets as widgets
-        self.d = np.asarray(distances, dtype=float)
-        self.same = np.asarray(same, dtype=bool)
+        self.d = to_numpy(distances).astype(float)     # CUDA tensors too
+        self.same = to_numpy(same).astype(bool)
         fpr, tpr, _ = roc_curve(self.d, self.same, higher_is_similar=False)
         self.fpr, self.tpr = np.asarray(fpr), np.asarray(tpr)
         lo, hi = float(self.d.min()), float(self.d.max())

@@ -13,9 +13,9 @@ __all__ = ["LMNNExplorer"]
 
 
 class LMNNExplorer(Explorer):
-    """Chapter 2: what LMNN's push weight mu and margin do to the metric.
+    """What LMNN's push weight mu and margin do to the metric.
 
-    Fits :class:`dml.linear.LMNN` on one drug-compound split for the chosen
+    Taught in :doc:`chapter 2 </book/chapters/02_linear>`. Fits :class:`dml.linear.LMNN` on one drug-compound split for the chosen
     (mu, margin) and shows how much weight the learned M gives each
     descriptor (its diagonal, normalised to sum 1: informative descriptors
     0-2 in green, noise in grey) and the held-out kNN accuracy (k = 5),

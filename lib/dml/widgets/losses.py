@@ -11,9 +11,9 @@ __all__ = ["LossLandscapeExplorer"]
 
 
 class LossLandscapeExplorer(Explorer):
-    """Chapter 3: the contrastive and triplet losses as the margin moves.
+    """The contrastive and triplet losses as the margin moves.
 
-    Left: the contrastive loss of a similar and of a dissimilar pair as a
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. Left: the contrastive loss of a similar and of a dissimilar pair as a
     function of their distance d (``dml.contrastive_loss``, variant
     ``form``). Right: the triplet loss over the plane (d_ap, d_an)
     (``dml.triplet_loss``, plain or squared distances, hinge or soft);

@@ -17,9 +17,9 @@ TYPE_COLORS = {"hard": "#d62728", "semi-hard": "#ff7f0e", "easy": "#2ca02c"}
 
 
 class MiningExplorer(Explorer):
-    """Chapter 4: which triplets of a batch each mining strategy picks.
+    """Which triplets of a batch each mining strategy picks.
 
-    The batch is P classes x K drug compounds (raw descriptors, so many
+    Taught in :doc:`chapter 4 </book/chapters/04_mining>`. The batch is P classes x K drug compounds (raw descriptors, so many
     triplets are hard). Every valid triplet is a point (d(a,p), d(a,n)),
     coloured by its type under the current margin (chapter 4's table,
     :func:`dml.miners.classify_triplets`); the triplets the chosen miner

@@ -16,9 +16,9 @@ _SYMBOLS = {"cls": "alpha", "seg": "beta", "triplet": "gamma"}
 
 
 class MultiTaskWeightExplorer(Explorer):
-    """Chapter 5: L = alpha L_cls + beta L_seg + gamma L_triplet.
+    """The weights of L = alpha L_cls + beta L_seg + gamma L_triplet.
 
-    The per-task losses L_t are fixed (default: the worked example of
+    Taught in :doc:`chapter 5 </book/chapters/05_multitask>`. The per-task losses L_t are fixed (default: the worked example of
     the book's 5.1, 2.5, 0.8, 0.3); three sliders set the weights w_t.
     Left: the weighted terms w_t L_t stacked into the total, with the
     largest term named in the title (the loss-size reading of "which

@@ -16,9 +16,9 @@ __all__ = ["UniformityExplorer"]
 
 
 class UniformityExplorer(Explorer):
-    """Chapter 7: the uniformity weight lambda on merged_blobs, C logits.
+    """The uniformity weight lambda on merged_blobs, C logits.
 
-    For every lambda of ``lams`` a classifier is trained once, at
+    Taught in :doc:`chapter 7 </book/chapters/07_weak>`. For every lambda of ``lams`` a classifier is trained once, at
     construction (:func:`dml.train.train_coarse_classifier`, 4 coarse labels, C
     logits), so moving the slider only looks the fit up. Left: the batch
     average p_bar of the softmax against the uniform 1/C, with the penalty
