@@ -33,7 +33,11 @@ pml is installed in its own venv (benchmarks/.venv-pml, created on first
 use with ``python3 -m venv``: torch==2.13.0, pytorch-metric-learning==
 2.9.0); the script re-executes itself inside it and imports dml from the
 repository's lib/. Run with ``flock /tmp/bench.lock python3
-benchmarks/deep.py --sizes 256,1024``.
+benchmarks/deep.py --sizes 256,1024``. ``--no-venv`` runs in the
+interpreter that started the script instead (benchmarks/gpu_check.sh
+installs the peers there); without pytorch-metric-learning the pml columns
+are skipped, and the script says so. ``--quick`` is a small rehearsal
+(B = 64, D = 16, one repeat) that checks the script runs, not a timing.
 """
 from __future__ import annotations
 
@@ -59,6 +63,9 @@ PML_LIMIT = 8 * GiB
 # ---------------------------------------------------------------- venv
 def ensure_venv() -> None:
     """Create benchmarks/.venv-pml and re-execute this script inside it."""
+    if "--no-venv" in sys.argv:
+        sys.path.insert(0, os.path.join(ROOT, "lib"))
+        return
     if os.path.abspath(sys.prefix) == os.path.abspath(VENV):
         sys.path.insert(0, os.path.join(ROOT, "lib"))
         return
@@ -80,8 +87,11 @@ ensure_venv()
 import psutil  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-import pytorch_metric_learning as pml  # noqa: E402
-from pytorch_metric_learning import losses as pl, miners as pm  # noqa
+try:
+    import pytorch_metric_learning as pml  # noqa: E402
+    from pytorch_metric_learning import losses as pl, miners as pm  # noqa
+except ImportError:                   # --no-venv without the peer
+    pml = pl = pm = None
 
 import dml.losses as dl  # noqa: E402
 import dml.miners as dm  # noqa: E402
@@ -133,7 +143,7 @@ def pml_semihard_miner():
 CASES = {
     "batch_hard": (lambda: ours_triplet(dm.BatchHardMiner()),
                    lambda: pml_triplet(pm.BatchHardMiner()), True, None,
-                   (dm.BatchHardMiner, pm.BatchHardMiner)),
+                   (dm.BatchHardMiner, lambda: pm.BatchHardMiner())),
     "semihard": (lambda: ours_triplet(dm.SemiHardMiner(0.2)),
                  lambda: pml_triplet(pml_semihard_miner()), False, None,
                  (lambda: dm.SemiHardMiner(0.2), pml_semihard_miner)),
@@ -361,7 +371,17 @@ def main():
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--no-pml", action="store_true",
                     help="time ours only")
+    ap.add_argument("--no-venv", action="store_true",
+                    help="run in this interpreter (no benchmarks/.venv-pml)")
+    ap.add_argument("--quick", action="store_true",
+                    help="rehearsal: B=64, D=16, 1 repeat (not a timing)")
     args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.dims, args.repeats = "64", "16", 1
+    if pml is None:
+        print("pytorch-metric-learning is not installed here: the pml "
+              "columns are skipped")
+        args.no_pml = True
     torch.set_num_threads(args.threads)
     sizes = [int(s) for s in args.sizes.split(",")]
     dims = [int(s) for s in args.dims.split(",")]
@@ -373,10 +393,12 @@ def main():
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() \
         else "none"
     print(f"torch {torch.__version__}, pytorch-metric-learning "
-          f"{pml.__version__}, {os.cpu_count()} CPU cores, threads "
+          f"{pml.__version__ if pml else 'absent'}, {os.cpu_count()} CPU "
+          f"cores, threads "
           f"{torch.get_num_threads()}, CUDA: {gpu}")
     for device in devices:
-        check_values(device)
+        if not args.no_pml:
+            check_values(device)
         print(f"\nforward + backward on {device}: median of {args.repeats}"
               " (ms), peak memory (MiB)")
         print("| case             |     B |    D |   ours ms |    pml ms | "

@@ -23,6 +23,11 @@ re-runs itself inside it.
     python benchmarks/metrics.py --sizes 10000
     python benchmarks/metrics.py --sizes 10000 100000
     python benchmarks/metrics.py --sizes 100000 --libs ours --chunk-size 256
+
+``--device cuda`` runs ours on the GPU (pml + faiss-cpu stay on the CPU);
+``--no-venv`` runs in this interpreter, and a peer that is not installed
+there is skipped with a message; ``--quick`` is a small rehearsal
+(N = 2 000, D = 16, one run) that checks the script, not a timing.
 """
 from __future__ import annotations
 
@@ -82,10 +87,14 @@ def worker_ours(X, y, args):
     import torch
     sys.path.insert(0, str(ROOT / "lib"))
     from dml.metrics import retrieval_report
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    device = torch.device(args.device)
+    Xt = torch.from_numpy(X).to(device)
+    yt = torch.from_numpy(y).to(device)
     base = rss_mb()
     t0 = time.perf_counter()
     rep = retrieval_report(Xt, yt, ks=(1, 10), chunk_size=args.chunk_size)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     values = {"recall@1": rep["recall@1"], "recall@10": rep["recall@10"],
               "r_precision": rep["r_precision"], "map@r": rep["map@r"]}
@@ -154,14 +163,31 @@ def main():
                    help="fresh-process runs per library (median time)")
     p.add_argument("--worker", choices=["ours", "pml"])
     p.add_argument("--data")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="where ours runs (the peers use the CPU)")
+    p.add_argument("--no-venv", action="store_true",
+                   help="run in this interpreter (no benchmarks/.venv-pml)")
+    p.add_argument("--quick", action="store_true",
+                   help="rehearsal: N=2000, D=16, one run (not a timing)")
     args = p.parse_args()
+    if args.quick:
+        args.sizes, args.dim, args.repeats = [2000], 16, 1
     if args.worker:
         return run_worker(args)
-    import faiss
-    import pytorch_metric_learning as pml
-    print(f"torch {torch.__version__}, pytorch-metric-learning "
-          f"{pml.__version__}, faiss-cpu {faiss.__version__}; "
-          f"{os.cpu_count()} CPU core(s), no GPU used; dml chunk_size="
+    try:
+        import faiss
+        import pytorch_metric_learning as pml
+        peers = (f"pytorch-metric-learning {pml.__version__}, faiss-cpu "
+                 f"{faiss.__version__}")
+    except ImportError:
+        peers = "pytorch-metric-learning / faiss-cpu not installed"
+        if "pml" in args.libs:
+            print(f"{peers} here: the pml + faiss rows are skipped")
+            args.libs = [lib for lib in args.libs if lib != "pml"]
+    gpu = torch.cuda.get_device_name() if args.device == "cuda" else "none"
+    print(f"torch {torch.__version__}, {peers}; "
+          f"{os.cpu_count()} CPU core(s), ours on {args.device} (GPU: "
+          f"{gpu}); dml chunk_size="
           f"{args.chunk_size}; D={args.dim}, leave-one-out, Euclidean, "
           f"classes of about {args.class_size}")
     rows = []
@@ -177,7 +203,8 @@ def main():
                     out = subprocess.run(
                         [sys.executable, __file__, "--worker", who,
                          "--data", path, "--chunk-size",
-                         str(args.chunk_size)],
+                         str(args.chunk_size), "--device", args.device,
+                         "--no-venv"],
                         check=True, capture_output=True, text=True).stdout
                     runs[who].append(json.loads(out.strip().splitlines()[-1]))
             for who in args.libs:
@@ -220,5 +247,6 @@ if __name__ == "__main__":
         ensure_venv()
         print("venv ready:", sys.prefix)
         sys.exit(0)
-    ensure_venv()
+    if "--no-venv" not in sys.argv:
+        ensure_venv()
     main()
