@@ -8,6 +8,11 @@ status 1 when a visible test fails, a cell errors, or a test cell was
 edited; 0 when every visible test passes. (``nbgrader validate`` prints
 the same report but exits 0 even when tests fail.)
 
+It also applies the grader's rules that are no secret, without running
+anything (rules.py): a function of yours that uses ``dml``, and a Python
+loop in a function whose test says it must have none, are reported as
+problems, since the grader gives them no points.
+
 Passing here does not guarantee full marks: hidden tests run at grading,
 and written answers are graded by hand.
 """
@@ -20,6 +25,7 @@ from pathlib import Path
 
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 UNANSWERED = "You did not provide a response."
 
 
@@ -46,7 +52,8 @@ def check(path: Path, timeout: int = 60) -> tuple[list[str], list[str]]:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = saved
-    problems, reminders = [], []
+    import rules
+    problems, reminders = rules.problems(path), []
     for kind, message in [
             ("type_changed", "a cell's type was changed"),
             ("changed", "a test or read-only cell was edited; restore it"),

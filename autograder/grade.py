@@ -1,6 +1,6 @@
 """The grading pipeline of the course, on nbgrader 0.9 and its gradebook.
 
-Two commands (run from the repository root with the course's Python):
+Commands (run from the repository root with the course's Python):
 
     python autograder/grade.py release
         Generate the student version of every assignment in solutions/
@@ -9,26 +9,35 @@ Two commands (run from the repository root with the course's Python):
 
     python autograder/grade.py autograde ASSIGNMENT SUBMISSIONS [--csv F]
         Grade a folder of submissions: SUBMISSIONS/<student>.ipynb or
-        SUBMISSIONS/<student>/<notebook>.ipynb. Runs ``autograde`` (each
-        notebook in its own kernel, with a per-cell time limit and a memory
-        cap) and ``generate_feedback`` for every student, with a progress
-        bar, then exports the gradebook to CSV (default grades.csv in the
+        SUBMISSIONS/<student>/<notebook>.ipynb. Checks every entry first
+        (submissions.py), then runs ``autograde`` and ``generate_feedback``
+        for every student in worker processes (runner.py), each notebook's
+        kernel in a bubblewrap sandbox (sandbox.py) under the grader's
+        limits (execute.py), with a progress bar and one line per student,
+        and writes a CSV with a status column (default grades.csv in the
         course folder). Only .ipynb files of a submission are copied.
+        Idempotent: students graded before with the same notebook, source
+        and limits are not graded again (a killed run resumes).
 
-Options: --course DIR (default autograder/course; the gradebook and
-nbgrader's folders live there), --timeout S (per cell, default 30),
---memory-mb MB (per kernel, default 4096).
+    python autograder/grade.py merge OUT.csv SHARD1.csv SHARD2.csv ...
+        Join the CSVs of ``--shard i/n`` runs.
+
+Options of autograde: --course DIR (default autograder/course; the
+gradebook and nbgrader's folders live there), --timeout S (CPU seconds per
+cell, default 30), --memory-mb MB (per process, default 4096), --deadline
+S (wall seconds per notebook, default 900), --jobs N, --shard i/n,
+--regrade, --no-sandbox (trusted notebooks only).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +45,9 @@ ROOT = HERE.parent
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "book" / "exercises"
 DEFAULT_COURSE = HERE / "course"
+sys.path.insert(0, str(HERE))
+
+import submissions as subfolder  # noqa: E402  (autograder/submissions.py)
 
 
 def assignments(solutions: Path = SOLUTIONS) -> list[str]:
@@ -45,15 +57,18 @@ def assignments(solutions: Path = SOLUTIONS) -> list[str]:
 
 
 def prepare_course(course: Path, timeout: int = 30,
-                   memory_mb: int = 4096, max_output: int = 20000) -> dict:
+                   memory_mb: int = 4096, max_output: int = 20000,
+                   sandbox: bool = True, deadline: int = 900) -> dict:
     """Create the course folder, copy solutions/ into source/.
 
     Returns the environment the grading needs (apply it with
-    :func:`grading_env`): the limits reach the grading kernels through
-    variables they inherit -- an IPYTHONDIR whose startup file
-    (kernel_startup.py) caps memory and output, PYTHONPATH for the hidden
-    tests' helpers (dml_grading.py), the per-cell timeout read by
-    nbgrader_config.py -- and nbgrader needs ``alembic`` on PATH.
+    :func:`grading_env`): nbgrader_config.py reads the limits from the
+    DML_GRADING_* variables (per-cell CPU seconds, memory, output,
+    per-notebook deadline, whether kernels run in the sandbox); without
+    the sandbox, kernels inherit an IPYTHONDIR whose startup file
+    (kernel_startup.py) caps memory and output and PYTHONPATH for the
+    hidden tests' helpers (dml_grading.py); nbgrader needs ``alembic`` on
+    PATH.
     """
     course = Path(course).resolve()
     course.mkdir(parents=True, exist_ok=True)
@@ -72,6 +87,8 @@ def prepare_course(course: Path, timeout: int = 30,
         "DML_GRADING_TIMEOUT": str(timeout),
         "DML_GRADING_MEM_MB": str(memory_mb),
         "DML_GRADING_MAX_OUTPUT": str(max_output),
+        "DML_GRADING_SANDBOX": "1" if sandbox else "0",
+        "DML_GRADING_DEADLINE": str(deadline),
         "PYTHONPATH": os.pathsep.join([str(HERE)] + ([path] if path
                                                      else [])),
         "PATH": str(Path(sys.executable).parent) + os.pathsep
@@ -180,73 +197,157 @@ def release(out: Path = EXERCISES, course: Path | None = None) -> list:
     return written
 
 
-def collect(submissions: Path, course: Path, assignment: str,
+def collect(submissions_dir: Path, course: Path, assignment: str,
             notebooks: list[str]) -> list[str]:
     """Copy submissions into submitted/<student>/<assignment>/ (.ipynb only).
 
     ``<student>.ipynb`` (one-notebook assignments) or ``<student>/*.ipynb``.
+    Returns the students whose submission can be graded (see
+    submissions.py for the checks).
     """
-    students = []
-    for entry in sorted(Path(submissions).iterdir()):
-        if entry.suffix == ".ipynb" and entry.is_file():
-            student, files = entry.stem, {notebooks[0]: entry}
-        elif entry.is_dir():
-            student = entry.name
-            files = {p.stem: p for p in entry.rglob("*.ipynb")
-                     if p.stem in notebooks}
-        else:
+    subs = subfolder.find(submissions_dir, notebooks)
+    return [s.student for s in _copy(subs, course, assignment)]
+
+
+def _copy(subs, course: Path, assignment: str) -> list:
+    """Copy the gradable submissions into nbgrader's submitted/ folder."""
+    kept = []
+    for sub in subs:
+        if sub.problem:
             continue
-        dest = Path(course) / "submitted" / student / assignment
+        dest = Path(course) / "submitted" / sub.student / assignment
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
-        for stem, path in files.items():
+        for stem, path in sub.files.items():
             shutil.copy(path, dest / f"{stem}.ipynb")
-        students.append(student)
-    return students
+        kept.append(sub)
+    return kept
 
 
-def export_csv(api, path: Path) -> Path:
-    """The gradebook as CSV (nbgrader's own exporter)."""
-    from nbgrader.api import Gradebook
-    from nbgrader.plugins import CsvExportPlugin
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        CsvExportPlugin(to=str(path)).export(gb)
-    return Path(path)
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` -> (i, n), 1 <= i <= n; ValueError (one line) otherwise."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        i = n = 0
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard {text!r}: write i/n with 1 <= i <= n, "
+                         "e.g. --shard 1/4")
+    return i, n
+
+
+def in_shard(subs: list, shard) -> list:
+    """The submissions of shard (i, n): every n-th student from the i-th,
+    in sorted order, so the shards of one folder never overlap."""
+    if shard is None:
+        return subs
+    i, n = shard
+    return [s for k, s in enumerate(sorted(subs, key=lambda s: s.student))
+            if k % n == i - 1]
+
+
+def _signatures(source: Path) -> dict:
+    """{assignment: grade ids of its source notebooks}."""
+    out = {}
+    for folder in sorted(p for p in Path(source).iterdir() if p.is_dir()):
+        ids = set()
+        for nb in folder.glob("*.ipynb"):
+            ids |= subfolder.grade_ids(json.loads(nb.read_text()))
+        out[folder.name] = ids
+    return out
+
+
+def _fingerprint(sub, course: Path, assignment: str, env: dict) -> str:
+    """What a stored result depends on: the notebook, the assignment's
+    source and the limits it was graded under."""
+    h = hashlib.sha256(sub.fingerprint().encode())
+    for nb in sorted((Path(course) / "source" / assignment).glob("*")):
+        if nb.is_file():
+            h.update(nb.read_bytes())
+    for k in sorted(env):
+        if k.startswith("DML_GRADING_"):
+            h.update(f"{k}={env[k]}".encode())
+    return h.hexdigest()
 
 
 def autograde(assignment: str, submissions: Path, course: Path,
               csv_path: Path | None = None, timeout: int = 30,
-              memory_mb: int = 4096, progress: bool = True) -> dict:
-    """Grade every submission; return {student: seconds} and write CSV."""
-    env = prepare_course(course, timeout, memory_mb)
+              memory_mb: int = 4096, progress: bool = True, jobs: int = 1,
+              shard=None, sandbox: bool = True, regrade: bool = False,
+              deadline: int = 900) -> dict:
+    """Grade every submission; return {student: seconds} and write CSV.
+
+    Students already graded with the same notebook, source and limits
+    are skipped (``regrade`` grades them again). Raises
+    submissions.SubmissionsError or sandbox.SandboxError (one line)
+    before grading anything.
+    """
+    subfolder.check_folder(submissions)
+    env = prepare_course(course, timeout, memory_mb, sandbox=sandbox,
+                         deadline=deadline)
+    if sandbox:
+        import sandbox as sb
+        sb.check_works()
     with grading_env(env):
         return _autograde(assignment, submissions, course, csv_path,
-                          progress)
+                          progress, jobs, shard, regrade, env)
 
 
-def _autograde(assignment, submissions, course, csv_path, progress):
+def _autograde(assignment, submissions_dir, course, csv_path, progress,
+               jobs, shard, regrade, env):
+    import runner
     from tqdm.auto import tqdm
+    course = Path(course).resolve()
     api = nbgrader_api(course)
     generate(api, assignment)
     notebooks = sorted(p.stem for p in
-                       (Path(course) / "source" / assignment).glob("*.ipynb"))
-    students = collect(submissions, course, assignment, notebooks)
+                       (course / "source" / assignment).glob("*.ipynb"))
+    signatures = _signatures(course / "source")
+    subs = in_shard(subfolder.find(submissions_dir, notebooks, assignment,
+                                   signatures), shard)
+    prints = {s.student: _fingerprint(s, course, assignment, env)
+              for s in subs if not s.problem}
+    todo = [s for s in _copy(subs, course, assignment) if regrade or
+            (runner.load_result(course, assignment, s.student) or {})
+            .get("fingerprint") != prints[s.student]]
+    if progress:
+        print(f"{assignment}: {len(subs)} submissions; {len(todo)} to "
+              f"grade, {len(prints) - len(todo)} unchanged since graded "
+              "(--regrade grades them again)", flush=True)
+    bar = tqdm(total=len(todo), desc=f"autograde {assignment}",
+               unit="student", disable=not progress)
     times = {}
-    for student in tqdm(students, desc=f"autograde {assignment}",
-                        unit="student", disable=not progress):
-        t0 = time.perf_counter()
-        result = api.autograde(assignment, student, force=True, create=True)
-        times[student] = time.perf_counter() - t0
-        if not result.get("success"):
-            tqdm.write(f"{student}: autograde failed; see the log\n"
-                       f"{result.get('error', '')}")
-            continue
-        _check(api.generate_feedback(assignment, student, force=True),
-               f"generate_feedback {assignment} {student}")
-    csv_path = Path(csv_path or Path(course) / "grades.csv")
-    export_csv(api, csv_path)
+
+    def on_result(student, result):
+        result["fingerprint"] = prints[student] if result.get("ok") else None
+        runner.save_result(course, assignment, student, result)
+        times[student] = result.get("seconds", 0.0)
+        bar.update()
+        if progress:
+            bar.write(_line(student, result))
+
+    worker_env = dict(os.environ)
+    runner.run_workers(
+        [s.student for s in todo], jobs,
+        lambda slot: runner.Worker(assignment, course, slot, worker_env),
+        on_result, limit=float(env["DML_GRADING_DEADLINE"]) + 600)
+    bar.close()
+    with open_gradebook(course) as gb:
+        rows = runner.csv_rows(gb, assignment, subs, course)
+    runner.write_csv(rows, Path(csv_path or course / "grades.csv"))
     return times
+
+
+def _line(student: str, result: dict) -> str:
+    """The one line the instructor sees per student."""
+    if not result.get("ok"):
+        return f"{student}: not graded: {result.get('error')}"
+    pending = ", hand-grading pending" if result.get("pending") else ""
+    return (f"{student}: {result['score']:g} / {result['max_score']:g} "
+            f"points{pending} ({result.get('seconds', 0):.1f} s)")
 
 
 @contextlib.contextmanager
@@ -260,28 +361,12 @@ def open_gradebook(course: Path):
         yield gb
 
 
-def scores(course: Path, assignment: str) -> dict:
-    """{student: (auto score, auto max)} from the gradebook, cell by cell."""
-    out = {}
-    with open_gradebook(course) as gb:
-        for sub in gb.assignment_submissions(assignment):
-            grades = [g for nb in sub.notebooks for g in nb.grades
-                      if g.cell.cell_type == "code"]
-            out[sub.student_id] = (
-                sum(g.score for g in grades),
-                sum(g.max_score for g in grades))
-    return out
-
-
 def _read_csv(path: Path) -> list[dict]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
 
-def main(argv=None) -> int:
-    import warnings
-    # nbgrader 0.9's gradebook triggers harmless SQLAlchemy session warnings
-    warnings.filterwarnings("ignore", message=".*not in session.*")
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     rel = sub.add_parser("release", help="write book/exercises/")
@@ -291,8 +376,34 @@ def main(argv=None) -> int:
     ag.add_argument("submissions", type=Path)
     ag.add_argument("--course", type=Path, default=DEFAULT_COURSE)
     ag.add_argument("--csv", type=Path, default=None)
-    ag.add_argument("--timeout", type=int, default=30)
+    ag.add_argument("--timeout", type=int, default=30,
+                    help="CPU seconds per cell (default 30)")
     ag.add_argument("--memory-mb", type=int, default=4096)
+    ag.add_argument("--deadline", type=int, default=900,
+                    help="wall-clock seconds per notebook (default 900)")
+    ag.add_argument("--jobs", type=int, default=1,
+                    help="notebooks graded at once (default 1)")
+    ag.add_argument("--shard", default=None,
+                    help="i/n: grade every n-th student from the i-th")
+    ag.add_argument("--regrade", action="store_true",
+                    help="grade again students already graded")
+    ag.add_argument("--no-sandbox", action="store_true",
+                    help="no bubblewrap sandbox: trusted notebooks only")
+    mg = sub.add_parser("merge", help="join the CSVs of several shards")
+    mg.add_argument("out", type=Path)
+    mg.add_argument("parts", type=Path, nargs="+")
+    wk = sub.add_parser("_worker")       # internal: runner.Worker
+    wk.add_argument("assignment")
+    wk.add_argument("--course", type=Path, required=True)
+    wk.add_argument("--slot", type=int, default=0)
+    return parser
+
+
+def main(argv=None) -> int:
+    import warnings
+    # nbgrader 0.9's gradebook triggers harmless SQLAlchemy session warnings
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "release":
         for path in release(args.out):
@@ -300,16 +411,38 @@ def main(argv=None) -> int:
                 else path
             print(f"wrote {shown}")
         return 0
+    import runner
+    if args.command == "_worker":
+        os.environ["DML_GRADING_SLOT"] = str(args.slot)
+        return runner.worker_main(args.assignment, args.course.resolve())
+    if args.command == "merge":
+        missing = [p for p in args.parts if not p.is_file()]
+        if missing:
+            parser.error(f"no such CSV: {missing[0]}")
+        try:
+            print(f"merged: {runner.merge(args.out, args.parts)}")
+        except ValueError as exc:
+            parser.error(str(exc))
+        return 0
+    return _main_autograde(parser, args)
+
+
+def _main_autograde(parser, args) -> int:
+    """``autograde``: instructor mistakes end in one line (exit 2)."""
+    import sandbox
     if args.assignment not in assignments():
         parser.error(f"unknown assignment {args.assignment!r}; choose one "
                      f"of {', '.join(assignments())}.")
-    times = autograde(args.assignment, args.submissions, args.course,
-                      args.csv, args.timeout, args.memory_mb)
-    for student, (got, total) in sorted(scores(args.course,
-                                               args.assignment).items()):
-        t = times.get(student)
-        t = f"{t:5.1f} s" if t is not None else "  -  "
-        print(f"{student:20s} {got:6.1f} / {total:5.1f} autograded  {t}")
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: give at least 1")
+    try:
+        shard = parse_shard(args.shard)
+        autograde(args.assignment, args.submissions, args.course,
+                  args.csv, args.timeout, args.memory_mb, jobs=args.jobs,
+                  shard=shard, sandbox=not args.no_sandbox,
+                  regrade=args.regrade, deadline=args.deadline)
+    except (ValueError, sandbox.SandboxError) as exc:
+        parser.error(str(exc))
     print(f"grades: {args.csv or Path(args.course) / 'grades.csv'}; "
           f"feedback: {Path(args.course) / 'feedback'}")
     return 0

@@ -1,8 +1,10 @@
-"""Limits applied inside every grading kernel, before any student code runs.
+"""Limits applied inside a grading kernel that runs without the sandbox.
 
-``grade.py`` copies this file into the startup folder of a private
-IPYTHONDIR that only the grading kernels see, so IPython runs it at kernel
-start. It
+Only for ``grade.py autograde --no-sandbox`` (trusted notebooks): in the
+sandbox the same limits are set from outside (sandbox.py, execute.py),
+where the student's code cannot undo them. ``grade.py`` copies this file
+into the startup folder of a private IPYTHONDIR that only the grading
+kernels see, so IPython runs it at kernel start. It
 
 * caps the kernel's address space (RLIMIT_AS, soft and hard, so student
   code cannot raise it again) at DML_GRADING_MEM_MB megabytes: a memory

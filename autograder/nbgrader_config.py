@@ -8,6 +8,7 @@ layout, built by ``grade.py`` from the repository::
     release/<assignment>/...                  student versions
     submitted/<student>/<assignment>/...      copied from a submissions dir
     autograded/, feedback/, gradebook.db      nbgrader's own
+    results/, logs/, grades.csv               grade.py's (runner.py)
 
 Run nbgrader by hand from the course folder with
 ``nbgrader <command> --config ../nbgrader_config.py`` (or use grade.py).
@@ -37,9 +38,21 @@ c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Grading kernels: a per-cell wall-clock limit (a stuck cell is
-# interrupted, gets an error and loses its points; the next cells run).
-c.Execute.timeout = int(os.environ.get("DML_GRADING_TIMEOUT", "30"))
+# Grading kernels (execute.py, sandbox.py): each in its own bubblewrap
+# sandbox (DML_GRADING_SANDBOX=0 turns it off: trusted notebooks only);
+# limits enforced by the grader: CPU seconds per cell (a cell over it is
+# interrupted, then its sandbox killed; the next cells run), a wall-clock
+# deadline per notebook, output bytes per cell; memory per process.
+_env = os.environ.get
+c.RecoveringExecute.sandbox = _env("DML_GRADING_SANDBOX", "1") != "0"
+c.RecoveringExecute.cpu_limit = float(_env("DML_GRADING_TIMEOUT", "30"))
+c.RecoveringExecute.deadline = float(_env("DML_GRADING_DEADLINE", "900"))
+c.RecoveringExecute.max_cell_output = int(
+    _env("DML_GRADING_MAX_OUTPUT", "20000"))
+c.SandboxKernelManager.memory_mb = int(_env("DML_GRADING_MEM_MB", "4096"))
+c.SandboxKernelManager.slot = int(_env("DML_GRADING_SLOT", "0"))
+c.Execute.timeout = int(_env("DML_GRADING_TIMEOUT", "30"))
+c.Execute.startup_timeout = 180     # kernel start: not the student's time
 c.Execute.interrupt_on_timeout = True
 c.Execute.allow_errors = True
 c.Execute.raise_on_iopub_timeout = False

@@ -5,6 +5,10 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 s=$(date +%s)
+# Grading (autograder/grade.py autograde) runs each notebook in a bubblewrap
+# sandbox: say so when bwrap is missing (the book itself does not need it).
+command -v bwrap >/dev/null 2>&1 || echo "== no bwrap (bubblewrap): \
+autograder/grade.py autograde will refuse to grade; install it with apt-get install bubblewrap"
 python scripts/fetch_assets.py     # MathJax, served by the site
 # jupyter-cache hashes a notebook's code cells only: a change in lib/ would
 # re-run nothing. Key the cache on lib/ too, by emptying it when lib/ changes.

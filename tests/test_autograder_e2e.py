@@ -15,15 +15,21 @@ exactly those of the same notebook run in-process
 (tests/test_exercises.py); for ex1 and ex3 also a partially correct one
 and adversarial ones (calls dml's reference, edited and deleted test
 cells, an infinite loop, sys.exit, a huge print, a memory bomb, a
-crashing kernel). The time per autograded notebook is printed (run with
--s to see it); no test asserts on it.
+crashing kernel). Two CPU-bound processes run beside the grading: the
+verdicts must not change (the limits are CPU seconds). Every kernel runs
+in the bubblewrap sandbox (autograder/sandbox.py). The time per
+autograded notebook is printed (run with -s to see it); no test asserts
+on it. Last, a class split into two shards (``--shard 1/2``, ``2/2``) and
+merged gives the CSV of a single run.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,10 +42,20 @@ sys.path.insert(0, str(ROOT / "autograder"))
 import grade  # noqa: E402  (autograder/grade.py)
 from test_exercises import CASES, failing  # noqa: E402  (tests/)
 
+
+def load_cells(nb: dict) -> dict:
+    """A copy of a notebook with every cell source as one string (what
+    the in-process runner of test_exercises.py executes)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        if isinstance(cell["source"], list):
+            cell["source"] = "".join(cell["source"])
+    return nb
+
 pytestmark = pytest.mark.slow
 
-# seconds per cell while testing (the default is 30): long enough that a
-# busy machine does not fail a reference, short enough for the stuck cell
+# CPU seconds per cell while testing (the default is 30): CPU time, so a
+# busy machine does not fail a reference; short enough for the stuck cell
 TIMEOUT = 20
 
 
@@ -81,8 +97,10 @@ def student(release_nb, source_nb, code=(), solved=(), drop=(), edit=()):
     return nb
 
 
-EX1 = ["euclidean_distance", "cosine_distance", "pairwise_sq_euclidean"]
-EX3 = ["contrastive_loss", "triplet_loss", "npairs_loss"]
+EX1 = ["euclidean_distance", "cosine_distance", "pairwise_sq_euclidean",
+       "mahalanobis_pairwise"]
+EX3 = ["contrastive_loss", "triplet_loss", "npairs_loss",
+       "triplet_loss_grad"]
 EX1_TESTS = {"euclidean": {"test_euclidean_distance"},
              "cosine": {"test_cosine_distance"},
              "pairwise": {"test_pairwise_sq_euclidean_values",
@@ -115,7 +133,7 @@ def plans(release, source):
             f"{a}: every graded function needs a typical mistake"
         out[a]["mistakes"] = (
             student(release[a], source[a], solved=functions, code=code),
-            failing(source[a], code))
+            failing(load_cells(source[a]), code))
     out["ex1_distances"].update({
         "partial": (student(r1, s1, solved=EX1, code={
             "pairwise_sq_euclidean": (
@@ -204,9 +222,55 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+@contextlib.contextmanager
+def busy_machine(n=2):
+    """``n`` CPU-bound processes beside the grading (issue 14, item 7):
+    verdicts must not depend on the load, since the limits are CPU
+    seconds of the student's cells."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               for _ in range(n)]
+    try:
+        yield
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Run the pipeline once; return what the tests check."""
+    """Run the pipeline once (two notebooks at a time); return what the
+    tests check. The busy machine has its own test below."""
+    return _graded(tmp_path_factory)
+
+
+def _hand_graded_points(assignment):
+    nb = _load(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    return sum(_nbgrader(c).get("points", 0) for c in nb["cells"]
+               if c["cell_type"] == "markdown" and _nbgrader(c).get("grade"))
+
+
+def test_references_get_full_marks_on_a_busy_machine(tmp_path):
+    """Two CPU-bound processes beside the grader (issue 14, item 7): the
+    time limits count CPU seconds of the student's cells, not imports or
+    set-up, so load costs no reference a point."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for a in grade.assignments():
+        (folder / a).mkdir()
+        (folder / a / f"{a}.ipynb").write_text(
+            (ROOT / "solutions" / a / f"{a}.ipynb").read_text())
+    with busy_machine():
+        for a in grade.assignments():
+            csv_path = tmp_path / f"{a}.csv"
+            grade.autograde(a, folder / a, tmp_path / "course", csv_path,
+                            timeout=TIMEOUT, progress=False)
+            row, = grade._read_csv(csv_path)
+            assert float(row["raw_score"]) == float(row["max_score"]) - \
+                _hand_graded_points(a), (a, row)
+
+
+def _graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("grading")
     course = base / "course"
     release_dir = base / "release"
@@ -226,7 +290,7 @@ def graded(tmp_path_factory):
         csvs[assignment] = base / f"{assignment}.csv"
         times[assignment] = grade.autograde(
             assignment, folder, course, csvs[assignment], timeout=TIMEOUT,
-            memory_mb=3072, progress=False)
+            memory_mb=3072, progress=False, jobs=2)
     cells = {}
     with grade.open_gradebook(course) as gb:
         for assignment in plan:
@@ -268,13 +332,14 @@ def test_reference_gets_full_marks_and_student_version_zero(graded):
 
 def test_partial_submissions_get_exactly_the_expected_score(graded):
     # ex1: plain instead of squared distances loses the 2 points of
-    # test_pairwise_sq_euclidean_values, out of 8 autograded points
+    # test_pairwise_sq_euclidean_values, out of 11 autograded points
     ex1 = graded["cells"]["ex1_distances", "partial"]
-    assert sum(s for s, _ in ex1.values()) == 6.0
+    assert sum(s for s, _ in ex1.values()) == 9.0
+    assert sum(m for _, m in ex1.values()) == 11.0
     # ex3: squared triplet distances (-2) and a naive log-sum-exp (-1)
     ex3 = graded["cells"]["ex3_losses", "partial"]
-    assert sum(s for s, _ in ex3.values()) == 6.0
-    assert sum(m for _, m in ex3.values()) == 9.0
+    assert sum(s for s, _ in ex3.values()) == 10.0
+    assert sum(m for _, m in ex3.values()) == 13.0
 
 
 def test_csv_export_matches_the_gradebook(graded):
@@ -356,3 +421,56 @@ def test_hidden_tests_are_in_nothing_students_receive(graded):
     for path in release.rglob("*.ipynb"):
         assert "HIDDEN" not in path.read_text()
         assert not re.search(r"own_work|dml_grading", path.read_text())
+
+
+def test_two_shards_merged_give_the_single_run_csv(tmp_path):
+    import runner
+    source = _load(ROOT / "solutions" / "ex1_distances" /
+                   "ex1_distances.ipynb")
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name in ["ann", "bo", "cy"]:
+        (folder / f"{name}.ipynb").write_text(json.dumps(source))
+    (folder / "dee.ipynb").write_text("")
+    whole = tmp_path / "whole.csv"
+    grade.autograde("ex1_distances", folder, tmp_path / "c0", whole,
+                    timeout=TIMEOUT, progress=False, jobs=2)
+    parts = []
+    for i in (1, 2):
+        parts.append(tmp_path / f"shard{i}.csv")
+        grade.autograde("ex1_distances", folder, tmp_path / f"c{i}",
+                        parts[-1], timeout=TIMEOUT, progress=False,
+                        shard=(i, 2))
+    assert [len(grade._read_csv(p)) for p in parts] == [2, 2]
+    merged = runner.merge(tmp_path / "merged.csv", parts)
+    assert merged.read_text() == whole.read_text()
+    assert "not graded: dee.ipynb is an empty file" in whole.read_text()
+
+
+def test_a_run_killed_half_way_resumes_where_it_stopped(tmp_path):
+    import os
+    import signal
+    source = (ROOT / "solutions" / "ex1_distances" /
+              "ex1_distances.ipynb").read_text()
+    folder, course = tmp_path / "subs", tmp_path / "course"
+    folder.mkdir()
+    for name in ["ann", "bo", "cy"]:
+        (folder / f"{name}.ipynb").write_text(source)
+    command = [sys.executable, str(ROOT / "autograder" / "grade.py"),
+               "autograde", "ex1_distances", str(folder), "--course",
+               str(course), "--timeout", str(TIMEOUT)]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    results = course / "results" / "ex1_distances"
+    while first.poll() is None and len(list(results.glob("*.json"))) < 1:
+        time.sleep(0.2)
+    os.kill(first.pid, signal.SIGKILL)          # the instructor's run dies
+    first.wait()
+    done = len(list(results.glob("*.json")))
+    assert 1 <= done < 3
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"{3 - done} to grade, {done} unchanged" in again.stdout
+    rows = grade._read_csv(course / "grades.csv")
+    assert [(r["student_id"], r["raw_score"]) for r in rows] == \
+        [("ann", "11"), ("bo", "11"), ("cy", "11")]
