@@ -40,17 +40,23 @@ def _meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
-def _functions(cells) -> dict:
-    """{name: FunctionDef} of the functions defined in the notebook's
-    solution cells (the student's code)."""
-    out = {}
+def _solution_trees(cells):
+    """(cell, syntax tree) of each solution cell that parses (the run
+    reports the others)."""
     for cell in cells:
         if not _meta(cell).get("solution"):
             continue
         try:
-            tree = ast.parse(cell["source"])
+            yield cell, ast.parse(cell["source"])
         except SyntaxError:
             continue
+
+
+def _functions(cells) -> dict:
+    """{name: FunctionDef} of the functions defined in the notebook's
+    solution cells (the student's code)."""
+    out = {}
+    for _, tree in _solution_trees(cells):
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 out.setdefault(node.name, node)
@@ -111,13 +117,7 @@ def problems(path: Path) -> list[str]:
     cells = _cells(path)
     functions = _functions(cells)
     out = []
-    for cell in cells:
-        if not _meta(cell).get("solution"):
-            continue
-        try:
-            tree = ast.parse(cell["source"])
-        except SyntaxError:
-            continue     # the run reports it
+    for cell, tree in _solution_trees(cells):
         if uses_dml(tree):
             out.append(f"cell {_meta(cell).get('grade_id')!r} uses dml: "
                        "write your functions with numpy (a function that "
