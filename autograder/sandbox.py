@@ -167,18 +167,20 @@ def command(kernel_cmd: list, ipc_dir: str, files: dict, limits: Limits,
             "--new-session", "--clearenv"]
     for k, v in environment().items():
         args += ["--setenv", k, v]
-    dests = trees + [ipc_dir, HOME] + list(files.values())
-    args += _dirs_for(dests) + _system_args()
-    for t in trees:
-        args += ["--ro-bind", t, t]
+    args += _dirs_for([HOME]) + _system_args()
     args += ["--dev", "/dev", "--proc", "/proc",
              "--size", str(limits.disk_mb << 20), "--perms", "1777",
              "--tmpfs", HOME,
              "--size", str(limits.disk_mb << 20), "--perms", "1777",
              "--tmpfs", "/tmp",
              "--size", str(limits.disk_mb << 20), "--perms", "1777",
-             "--tmpfs", "/dev/shm",
-             "--bind", ipc_dir, ipc_dir, "--chdir", HOME]
+             "--tmpfs", "/dev/shm"]
+    # after the private /tmp: a course, venv or socket folder that lives
+    # under /tmp on the host (a CI clone there) is bound on top, not hidden
+    args += _dirs_for(trees + [ipc_dir] + list(files.values()))
+    for t in trees:
+        args += ["--ro-bind", t, t]
+    args += ["--bind", ipc_dir, ipc_dir, "--chdir", HOME]
     for src, dest in files.items():
         args += ["--ro-bind", str(src), dest]
     if uid is None:   # not root: bwrap makes the user namespace

@@ -409,3 +409,22 @@ def test_the_sandbox_starts_on_this_machine():
     # fails fast, with bwrap's own reason, where the slow tests would
     import sandbox
     sandbox.check_works()
+
+
+def test_sandbox_binds_the_course_after_its_private_tmp(monkeypatch):
+    """A repository, venv or socket folder under /tmp on the host (a CI
+    clone there) is bound on top of the sandbox's private /tmp, not
+    hidden by it: every bind comes after the tmpfs mounts."""
+    import sandbox
+    monkeypatch.setattr(sandbox, "readonly_trees",
+                        lambda: ["/tmp/clone/.venv", "/tmp/clone/lib"])
+    args = sandbox.command(["python"], "/tmp/dmlk-x",
+                           {"/tmp/sub.ipynb": f"{sandbox.HOME}/sub.ipynb"},
+                           sandbox.Limits(), uid=None)
+    last_tmpfs = max(i for i, a in enumerate(args) if a == "--tmpfs")
+    binds = [i for i, a in enumerate(args) if a in ("--ro-bind", "--bind")
+             and args[i + 1].startswith(("/tmp/", sandbox.HOME))]
+    assert binds and min(binds) > last_tmpfs
+    dirs = [args[i + 1] for i, a in enumerate(args) if a == "--dir"]
+    assert "/tmp/clone" in dirs
+    assert args.index("/tmp/clone") > last_tmpfs

@@ -236,3 +236,59 @@ def test_plot_retrieval_grid_takes_device_tensors():
     assert len(fig.axes) == 2 * 4
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+# ------------------------------------------- miners: host syncs per batch
+def _mined_syncs(miner, B=64, classes=8):
+    from _device_sim import SyncCounter
+    g = torch.Generator().manual_seed(0)
+    E, y = torch.randn(B, 4, generator=g), torch.arange(B) % classes
+    with SyncCounter() as c:
+        out = miner(E, y)
+        loss = dml.losses.TripletMarginLoss(0.2)(E, y, out)
+    return c, out, loss
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dml.miners.BatchHardMiner(),
+    lambda: dml.miners.SemiHardMiner(0.2, method="sort"),  # auto on a GPU
+    lambda: dml.miners.SemiHardMiner(0.2, method="sort", fallback="skip"),
+    lambda: dml.miners.HardestNegativeMiner(0.2)])
+def test_a_hard_miner_and_its_loss_sync_twice(make):
+    """The finite check of the embeddings and one nonzero: the loss skips
+    its bounds check for a miner's own indices."""
+    c, out, _ = _mined_syncs(make())
+    assert c.total <= 2, c.counts
+    assert isinstance(out, dml._arrays.BoundedIndices)
+
+
+def test_semihard_scan_syncs_once_per_pair_list_not_per_mask():
+    c, _, _ = _mined_syncs(dml.miners.SemiHardMiner(0.2, method="scan"))
+    assert c.counts.get("__getitem__", 0) == 0, c.counts
+    assert c.total <= 3, c.counts
+
+
+def test_mined_indices_behave_as_a_plain_tuple():
+    import pickle
+    _, out, loss = _mined_syncs(dml.miners.SemiHardMiner(0.2))
+    a, p, n = out
+    assert len(out) == 3 and out == (a, p, n) and out[1] is p
+    assert type(out[:2]) is tuple and type(tuple(out)) is tuple
+    back = pickle.loads(pickle.dumps(out))
+    assert back.batch_size == 64 and all(
+        torch.equal(u, v) for u, v in zip(back, out))
+    E, y = torch.randn(64, 4), torch.arange(64) % 8
+    f = dml.losses.TripletMarginLoss(0.2)
+    assert torch.equal(f(E, y, out), f(E, y, (a, p, n)))
+
+
+def test_the_bounds_check_still_runs_for_other_tuples():
+    E, y = torch.randn(32, 4), torch.arange(32) % 4
+    f = dml.losses.TripletMarginLoss(0.2)
+    a, p, n = dml.miners.BatchHardMiner()(torch.randn(64, 4),
+                                          torch.arange(64) % 4)
+    with pytest.raises(ValueError, match="outside"):
+        f(E, y, (a, p, n))                       # a plain tuple: checked
+    mined = dml._arrays.BoundedIndices((a, p, n), 64)
+    with pytest.raises(ValueError, match="outside"):
+        f(E, y, mined)                    # mined on another batch size

@@ -239,11 +239,27 @@ def test_the_loop_and_a_mined_loss_sync_once_per_step():
     assert c.total <= 4 + 1, c.counts
 
 
-@pending("batch-hard syncs 3 times a step, semi-hard 6 (issue 15)")
-@pytest.mark.parametrize("miner", [BatchHardMiner, SemiHardMiner])
+@pytest.mark.parametrize("miner", [
+    BatchHardMiner, lambda: SemiHardMiner(method="sort")],
+    ids=["batch-hard", "semi-hard (what 'auto' runs on a GPU)"])
 def test_a_mined_training_step_syncs_at_most_twice(miner):
     c = _count_fit(L.TripletMarginLoss(0.2), miner())
     assert c.total <= 2 * 4 + 1, c.counts
+
+
+def test_semi_hard_auto_sorts_on_a_gpu_and_scans_small_classes_on_cpu():
+    """'auto' needs the number of positive pairs only on the CPU, where
+    counting them is free; elsewhere it takes the sync-free 'sort'."""
+    miner = SemiHardMiner()
+    y = torch.arange(64) % 32                      # 2 per class: few pairs
+    pos = (y[:, None] == y[None]) & ~torch.eye(64, dtype=torch.bool)
+    D = torch.rand(64, 64)
+    assert miner._method(D, pos) == "scan"
+    assert miner._method(D.to("meta"), pos.to("meta")) == "sort"
+    y = torch.arange(64) % 2                       # 32 per class: many
+    pos = (y[:, None] == y[None]) & ~torch.eye(64, dtype=torch.bool)
+    assert miner._method(D, pos) == "sort"
+    assert SemiHardMiner(method="scan")._method(D, pos) == "scan"
 
 
 # ------------------------------------------------------ CUDA (gpu-marked)

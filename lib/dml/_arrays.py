@@ -18,7 +18,29 @@ import torch
 __all__ = ["to_tensor", "to_numpy", "like_input", "check_matrix",
            "check_vector", "check_same_features", "check_labels",
            "check_positive_int", "check_psd", "check_choice",
-           "resolve_device", "to_device_of"]
+           "resolve_device", "to_device_of", "BoundedIndices"]
+
+
+class BoundedIndices(tuple):
+    """A tuple of index tensors known to lie in ``0..batch_size - 1``.
+
+    dml's miners return their index tuples as this type: it is a plain
+    tuple of tensors for every other purpose (unpacking, ``len``, indexing,
+    slicing and ``==`` behave as for ``tuple``; a slice or a tuple built
+    from it is a plain tuple again). A loss given one for a batch of
+    ``batch_size`` rows skips its index bounds check, which would cost a
+    host synchronisation per step on a GPU: the miner built the indices
+    from that batch, so they are in range by construction. Changing the
+    tensors in place voids that promise; build a new tuple instead.
+    """
+
+    def __new__(cls, tensors, batch_size: int):
+        self = super().__new__(cls, tensors)
+        self.batch_size = int(batch_size)
+        return self
+
+    def __reduce__(self):
+        return (type(self), (tuple(self), self.batch_size))
 
 
 def _float_dtype(t: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .._arrays import check_labels
+from .._arrays import BoundedIndices, check_labels
 
 __all__ = ["all_pairs", "pair_masks", "indices_to_masks",
            "triplets_to_pairs", "pairs_to_triplets", "all_triplets",
@@ -196,6 +196,9 @@ def _check_indices(indices_tuple, batch_size: int):
             raise ValueError("each tensor of indices_tuple must be 1-D, got "
                              f"shape {tuple(t.shape)}.")
         out.append(t)
+    if isinstance(indices_tuple, BoundedIndices) and \
+            indices_tuple.batch_size == batch_size:
+        return out          # a dml miner's indices of this batch: in range
     # one host synchronisation for all the bounds, not two per tensor
     bounds = [torch.stack(torch.aminmax(t)) for t in out if t.numel()]
     if bounds:

@@ -8,7 +8,11 @@ index tuples into that batch:
 * pairs ``(a1, p, a2, n)``: positive pairs (a1[i], p[i]) and negative
   pairs (a2[j], n[j]), as in pytorch-metric-learning.
 
-The indices live on the embeddings' device. Mining runs under
+The indices live on the embeddings' device. The miners of
+:mod:`dml.miners.hard` return them as a :class:`dml._arrays.BoundedIndices`,
+a plain tuple for every other purpose, which tells a loss that the indices
+are in range for this batch, so it skips its bounds check (a host
+synchronisation on a GPU). Mining runs under
 ``torch.no_grad()`` on the (B, B) matrix of a *dissimilarity* ``d``, where
 smaller always means closer:
 

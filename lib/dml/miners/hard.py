@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .._arrays import check_choice
+from .._arrays import BoundedIndices, check_choice
 from ._base import Miner, check_margin, dissimilarity_matrix, label_masks
 
 __all__ = ["BatchHardMiner", "SemiHardMiner", "HardestNegativeMiner",
@@ -60,22 +60,31 @@ def _negatives_only(D, neg):
     return D.masked_fill(~neg, float("inf"))
 
 
-def _semihard_by_sort(D, D_neg, pos, neg, margin):
-    """Sort each anchor's negatives once; searchsorted every d_ap."""
+def _semihard_grid(D, D_neg, neg, margin):
+    """The "sort" search for every (a, b) of the (B, B) grid at once.
+
+    Sorts each anchor's negatives once (stable: ties keep the smallest
+    index first) and locates every d[a, b] in its row with
+    ``torch.searchsorted``: (B, B) tensors only, and no host
+    synchronisation (no pair list, whose length the host would need).
+    Returns (n_semi, is_semi), both (B, B); only the entries of positive
+    pairs mean anything.
+    """
     B = D.shape[0]
     s, order = torch.sort(D_neg, dim=1, stable=True)          # (B, B)
-    n_neg = neg.sum(1)                                        # (B,)
+    n_neg = neg.sum(1, keepdim=True)                          # (B, 1)
+    j = torch.searchsorted(s, D, right=False)                 # (B, B)
+    found = j < n_neg                      # a negative with d_an >= d_ab
+    j = j.clamp_(max=B - 1)
+    is_semi = found & (s.gather(1, j) < D + margin)
+    return order.gather(1, j), is_semi
+
+
+def _semihard_by_sort(D, D_neg, pos, neg, margin):
+    """Sort each anchor's negatives once; searchsorted every d_ap."""
+    n_semi, is_semi = _semihard_grid(D, D_neg, neg, margin)   # (B, B)
     a, p = pos.nonzero(as_tuple=True)                         # (P,)
-    rank = pos.cumsum(1)[a, p] - 1          # p is a's rank-th positive
-    k_max = int(rank.max()) + 1 if len(rank) else 1
-    d_ap = torch.full((B, k_max), float("inf"), dtype=D.dtype,
-                      device=D.device)
-    d_ap[a, rank] = D[a, p]                                   # (B, K_max)
-    j = torch.searchsorted(s, d_ap, right=False)[a, rank]     # (P,)
-    found = j < n_neg[a]                   # a negative with d_an >= d_ap
-    j = j.clamp(max=B - 1)
-    is_semi = found & (s[a, j] < D[a, p] + margin)
-    return a, p, order[a, j], is_semi
+    return a, p, n_semi[a, p], is_semi[a, p]
 
 
 def _semihard_by_scan(D, D_neg, pos, neg, margin, budget=2 ** 22):
@@ -114,15 +123,18 @@ def semihard_negatives(D: torch.Tensor, pos: torch.Tensor,
     both O(B^2) memory and neither forming a (B, B, B) tensor:
 
     * ``"sort"``: sort each anchor's negative distances once (a stable
-      (B, B) sort: ties keep the smallest index first), pack the d_ap of
-      each anchor's positives into a (B, K_max) table and locate them
-      with ``torch.searchsorted``. O(B^2 log B) time.
+      (B, B) sort: ties keep the smallest index first) and locate every
+      d[a, b] of the (B, B) matrix in its row with
+      ``torch.searchsorted``. O(B^2 log B) time, and no host
+      synchronisation before the pairs are listed.
     * ``"scan"``: for chunks of positive pairs, mask the anchor's row of
       distances to the negatives with d_an >= d_ap and take its minimum.
       O(P B) time for P positive pairs: cheaper than a sort when every
       class has few samples in the batch (P = (K - 1) B for P x K
       batches), dearer when there are few classes.
-    * ``"auto"``: "scan" when P <= B log2(B), else "sort".
+    * ``"auto"``: "sort" (counting P to choose would cost a host
+      synchronisation on a GPU). :class:`SemiHardMiner` chooses "scan"
+      on the CPU when P <= B log2(B), where that count costs nothing.
 
     Returns (a, p, n_semi, is_semi): the positive pairs (a, p) in
     row-major order, their candidate negative and whether it is semi-hard
@@ -134,10 +146,6 @@ def semihard_negatives(D: torch.Tensor, pos: torch.Tensor,
 
 def _semihard(D, D_neg, pos, neg, margin, method):
     """:func:`semihard_negatives` given D_neg = :func:`_negatives_only`."""
-    if method == "auto":
-        B = D.shape[0]
-        n_pairs = int(pos.sum())
-        method = "scan" if n_pairs <= B * max(1.0, math.log2(B)) else "sort"
     if method == "scan":
         return _semihard_by_scan(D, D_neg, pos, neg, margin)
     return _semihard_by_sort(D, D_neg, pos, neg, margin)
@@ -173,7 +181,7 @@ class BatchHardMiner(Miner):
         p = D.masked_fill(~pos, float("-inf")).max(1).indices   # (B,)
         n, _, has_neg = hardest_negatives(D, neg)
         a = torch.nonzero(pos.any(1) & has_neg, as_tuple=True)[0]
-        return a, p[a], n[a]
+        return BoundedIndices((a, p[a], n[a]), len(labels))
 
 
 class SemiHardMiner(Miner):
@@ -204,8 +212,13 @@ class SemiHardMiner(Miner):
     Addons' ``triplet_semihard_loss``: there, the fallback is the
     *farthest* negative closer than the positive.
     ``method`` picks the algorithm of ``semihard_negatives`` (all give
-    the same triplets; O(B^2) memory). Returns (a, p, n) with the (a, p)
-    in row-major order.
+    the same triplets; O(B^2) memory). "sort" decides on the (B, B)
+    grid and lists the triplets with one ``nonzero``: with the finite
+    check of the embeddings, two host synchronisations per batch on a
+    GPU. "scan" needs the pair list first (one more), but is faster on a
+    CPU when each class has few samples in the batch. "auto" is "sort"
+    on a GPU and picks the faster of the two on the CPU.
+    Returns (a, p, n) with the (a, p) in row-major order.
     """
 
     def __init__(self, margin: float = 0.2, distance: str = "euclidean",
@@ -219,13 +232,34 @@ class SemiHardMiner(Miner):
         D = dissimilarity_matrix(E, self.distance)              # (B, B)
         pos, neg = label_masks(labels)
         D_neg = _negatives_only(D, neg)            # shared by both searches
-        a, p, n_semi, is_semi = _semihard(
-            D, D_neg, pos, neg, self.margin, self.method)       # (P,) each
         d_an, n_hard = row_argmin(D_neg)        # the hardest, per anchor
         has_neg = d_an < float("inf")
-        keep = is_semi if self.fallback == "skip" else has_neg[a]
-        n = torch.where(is_semi, n_semi, n_hard[a])
-        return a[keep], p[keep], n[keep]
+        if self._method(D, pos) == "scan":
+            a, p, n_semi, is_semi = _semihard_by_scan(
+                D, D_neg, pos, neg, self.margin)                # (P,) each
+            keep = is_semi if self.fallback == "skip" else has_neg[a]
+            n = torch.where(is_semi, n_semi, n_hard[a])
+            i = keep.nonzero(as_tuple=True)[0]   # one sync, not three
+            return BoundedIndices((a[i], p[i], n[i]), len(labels))
+        # "sort"/"auto": decide on the (B, B) grid, list the pairs once
+        n_semi, is_semi = _semihard_grid(D, D_neg, neg, self.margin)
+        keep = pos & (is_semi if self.fallback == "skip"
+                      else has_neg[:, None])                    # (B, B)
+        n = torch.where(is_semi, n_semi, n_hard[:, None])       # (B, B)
+        a, p = keep.nonzero(as_tuple=True)     # row-major, as pos.nonzero
+        return BoundedIndices((a, p, n[a, p]), len(labels))
+
+    def _method(self, D, pos) -> str:
+        """"auto": "sort" on a GPU (no host synchronisation); on the CPU,
+        where counting the positive pairs P costs nothing, "scan" when
+        P <= B log2(B) (few samples per class: 4-5x faster there)."""
+        if self.method != "auto":
+            return self.method
+        if D.device.type != "cpu":
+            return "sort"
+        B = D.shape[0]
+        few = int(pos.sum()) <= B * max(1.0, math.log2(B))
+        return "scan" if few else "sort"
 
     def extra_repr(self) -> str:
         return (f"margin={self.margin}, distance={self.distance!r}, "
@@ -262,7 +296,7 @@ class HardestNegativeMiner(Miner):
         if self.margin is not None:
             keep &= d_an[:, None] < D + self.margin
         a, p = keep.nonzero(as_tuple=True)
-        return a, p, n[a]
+        return BoundedIndices((a, p, n[a]), len(labels))
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, distance={self.distance!r}"
