@@ -35,6 +35,13 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(scope="module")
+def drug():
+    """The drug compounds (X, y) of seed 0: the course's running example."""
+    import dml
+    return dml.drug_compounds(seed=0)[:2]
+
+
 @pytest.fixture
 def rng():
     """A fresh, seeded numpy generator for each test."""

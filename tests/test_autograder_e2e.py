@@ -40,17 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "autograder"))
 
 import grade  # noqa: E402  (autograder/grade.py)
-from test_exercises import CASES, failing  # noqa: E402  (tests/)
-
-
-def load_cells(nb: dict) -> dict:
-    """A copy of a notebook with every cell source as one string (what
-    the in-process runner of test_exercises.py executes)."""
-    nb = copy.deepcopy(nb)
-    for cell in nb["cells"]:
-        if isinstance(cell["source"], list):
-            cell["source"] = "".join(cell["source"])
-    return nb
+from test_exercises import CASES, failing, joined  # noqa: E402  (tests/)
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +123,7 @@ def plans(release, source):
             f"{a}: every graded function needs a typical mistake"
         out[a]["mistakes"] = (
             student(release[a], source[a], solved=functions, code=code),
-            failing(load_cells(source[a]), code))
+            failing(joined(source[a]), code))
     out["ex1_distances"].update({
         "partial": (student(r1, s1, solved=EX1, code={
             "pairwise_sq_euclidean": (

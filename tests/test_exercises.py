@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import html
 import json
 import re
@@ -42,13 +43,18 @@ CASES = {p.stem: runpy.run_path(str(p))
 REQUIRED = {a: c["FUNCTIONS"] for a, c in CASES.items()}
 
 
-def load(path: Path) -> dict:
-    """A notebook with every cell source as one string."""
-    nb = json.loads(path.read_text())
+def joined(nb: dict) -> dict:
+    """A copy of a notebook with every cell source as one string."""
+    nb = copy.deepcopy(nb)
     for cell in nb["cells"]:
         if isinstance(cell["source"], list):
             cell["source"] = "".join(cell["source"])
     return nb
+
+
+def load(path: Path) -> dict:
+    """A notebook with every cell source as one string."""
+    return joined(json.loads(path.read_text()))
 
 
 def nbg(cell) -> dict:

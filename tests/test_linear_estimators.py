@@ -16,11 +16,6 @@ FAST = {
 }
 
 
-@pytest.fixture(scope="module")
-def drug():
-    return dml.drug_compounds(seed=0)[:2]
-
-
 @pytest.mark.parametrize("name", FAST)
 def test_init_only_stores_and_params_round_trip(name):
     est = FAST[name]()

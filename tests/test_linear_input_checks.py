@@ -30,11 +30,6 @@ MAKE = {
 }
 
 
-@pytest.fixture(scope="module")
-def drug():
-    return dml.drug_compounds(seed=0)[:2]
-
-
 @pytest.mark.parametrize("kind", ["numpy", "tensor"])
 @pytest.mark.parametrize("name", MAKE)
 def test_complex_input_is_rejected_not_cast(name, kind, drug):

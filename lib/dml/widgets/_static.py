@@ -131,15 +131,12 @@ def _key(indices) -> str:
     return "-".join(str(i) for i in indices)
 
 
-def render_frames(explorer, grid: dict, progress: bool = False) -> dict:
+def render_frames(explorer, grid: dict) -> dict:
     """{key: data URI} for every combination of the grid's values; the key
     is the values' indices joined by '-', in the controls' order."""
     import matplotlib.pyplot as plt
     names = list(grid)
-    combos = list(itertools.product(*(range(len(grid[n])) for n in names)))
-    if progress:
-        from tqdm.auto import tqdm
-        combos = tqdm(combos, desc=type(explorer).__name__, leave=False)
+    combos = itertools.product(*(range(len(grid[n])) for n in names))
     frames = {}
     for idx in combos:
         values = {n: grid[n][i] for n, i in zip(names, idx)}
