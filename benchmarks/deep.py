@@ -101,7 +101,7 @@ K = 4           # samples per class in a batch
 
 # ------------------------------------------------------------ the cases
 def ours_triplet(miner, margin=0.2):
-    loss = dl.TripletMarginLoss(margin, distance="euclidean")
+    loss = dl.TripletMarginLoss(margin=margin)      # PML's defaults
     return lambda e, y: loss(e, y, miner(e, y))
 
 

@@ -260,3 +260,104 @@ def test_cuda_tensors_are_computed_on_cuda_and_match_cpu(rng):
         torch.testing.assert_close(D_gpu.cpu(),
                                    dml.pairwise_distances(X, metric=metric),
                                    rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------
+# distance objects: pytorch-metric-learning 2.9's formulas and attributes
+# ----------------------------------------------------------------------------
+from dml.distances import (CosineSimilarity, DotProductSimilarity,  # noqa
+                           LpDistance)
+
+
+def _pml_unit(X, p=2):
+    """PML's maybe_normalize: torch.nn.functional.normalize(x, p, dim=1)."""
+    return X / torch.linalg.vector_norm(X, ord=p, dim=1,
+                                        keepdim=True).clamp_min(1e-12)
+
+
+def _loop_matrix(Q, R, f):
+    return torch.tensor([[f(q, r) for r in R] for q in Q],
+                        dtype=torch.float64)
+
+
+@pytest.mark.parametrize("p,power,normalize", [
+    (2, 1, True), (2, 1, False), (2, 2, True), (2, 2, False), (1, 1, True),
+    (3, 0.5, False)])
+def test_lp_distance_equals_the_loop_of_pml_formula(p, power, normalize):
+    g = torch.Generator().manual_seed(0)
+    Q = torch.randn(7, 5, generator=g, dtype=torch.float64) * 3
+    R = torch.randn(4, 5, generator=g, dtype=torch.float64)
+    dist = LpDistance(p=p, power=power, normalize_embeddings=normalize)
+    Qn, Rn = (_pml_unit(Q, p), _pml_unit(R, p)) if normalize else (Q, R)
+    want = _loop_matrix(Qn, Rn, lambda q, r: float(
+        (q - r).abs().pow(p).sum() ** (1 / p)) ** power)
+    torch.testing.assert_close(dist(Q, R), want)
+    # query with itself: the same values, and an exactly zero diagonal
+    want_self = _loop_matrix(Qn, Qn, lambda q, r: float(
+        (q - r).abs().pow(p).sum() ** (1 / p)) ** power)
+    got_self = dist(Q)
+    torch.testing.assert_close(got_self, want_self)
+    assert torch.all(torch.diagonal(got_self) == 0)
+    # paired rows: the diagonal of the matrix, without the matrix
+    torch.testing.assert_close(dist.paired(Q[:4], R),
+                               torch.diagonal(dist(Q[:4], R)))
+
+
+@pytest.mark.parametrize("make,normalize", [
+    (CosineSimilarity, True), (DotProductSimilarity, True),
+    (lambda **kw: DotProductSimilarity(normalize_embeddings=False), False)])
+def test_similarities_equal_the_loop_of_pml_formula(make, normalize):
+    g = torch.Generator().manual_seed(1)
+    Q = torch.randn(6, 3, generator=g, dtype=torch.float64) * 2
+    R = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    sim = make()
+    Qn, Rn = (_pml_unit(Q), _pml_unit(R)) if normalize else (Q, R)
+    torch.testing.assert_close(sim(Q, R),
+                               _loop_matrix(Qn, Rn, lambda q, r: float(q @ r)))
+    torch.testing.assert_close(sim.pairwise_distance(Q[:5], R),
+                               (Q[:5] * R).sum(1))     # rows as given
+    assert sim.is_inverted and sim.normalize_embeddings == normalize
+
+
+def test_distance_objects_have_pml_defaults_and_direction_helpers():
+    lp, cs, dp = LpDistance(), CosineSimilarity(), DotProductSimilarity()
+    assert (lp.p, lp.power, lp.normalize_embeddings, lp.is_inverted) == \
+        (2, 1, True, False)
+    assert (cs.normalize_embeddings, cs.is_inverted) == (True, True)
+    assert (dp.normalize_embeddings, dp.is_inverted) == (True, True)
+    x, y = torch.tensor([1.0, 5.0]), torch.tensor([2.0, 3.0])
+    # margin(x, y): x - y for a distance, y - x for a similarity
+    assert lp.margin(x, y).tolist() == [-1.0, 2.0]
+    assert cs.margin(x, y).tolist() == [1.0, -2.0]
+    assert lp.smallest_dist(x, y).tolist() == [1.0, 3.0]
+    assert cs.smallest_dist(x, y).tolist() == [2.0, 5.0]
+    assert lp.largest_dist(x).item() == 5.0 and cs.largest_dist(x) == 1.0
+    # pml's pairwise_distance: no normalisation, no power
+    a, b = torch.tensor([[3.0, 4.0]]), torch.tensor([[0.0, 0.0]])
+    assert LpDistance(power=2).pairwise_distance(a, b).item() == 5.0
+
+
+def test_distance_objects_give_finite_gradients_and_match_autograd():
+    g = torch.Generator().manual_seed(2)
+    Q = torch.randn(5, 3, generator=g, dtype=torch.float64,
+                    requires_grad=True)
+    for dist in (LpDistance(), LpDistance(power=2), CosineSimilarity(),
+                 DotProductSimilarity(normalize_embeddings=False)):
+        assert torch.autograd.gradcheck(lambda X: dist(X), (Q,))
+    Qd = torch.cat([Q, Q[:1]]).detach().requires_grad_(True)  # coinciding
+    LpDistance(normalize_embeddings=False)(Qd).sum().backward()
+    assert torch.isfinite(Qd.grad).all()
+
+
+def test_distance_objects_reject_bad_input_and_wrong_direction():
+    with pytest.raises(ValueError, match="is_inverted must be False"):
+        LpDistance(is_inverted=True)
+    with pytest.raises(ValueError, match="is_inverted must be True"):
+        DotProductSimilarity(is_inverted=False)
+    with pytest.raises(ValueError, match="always normalises"):
+        CosineSimilarity(normalize_embeddings=False)
+    with pytest.raises(ValueError, match="query_emb must be a 2-D tensor"):
+        LpDistance()(torch.zeros(3))
+    with pytest.raises(ValueError, match="query_emb has 3 features and "
+                                         "ref_emb 2"):
+        CosineSimilarity()(torch.zeros(4, 3), torch.zeros(2, 2))

@@ -201,3 +201,17 @@ def test_nca_warns_at_max_iter_when_verbose_as_scikit_learn(drug):
         warnings.simplefilter("error", ConvergenceWarning)
         NCA(max_iter=2).fit(X, y)
         NeighborhoodComponentsAnalysis(max_iter=2).fit(X, y)
+
+
+@pytest.mark.parametrize("call", [
+    lambda X, y: dml.linear.nca_loss_grad(np.eye(3), X, y),
+    lambda X, y: dml.pairwise_distances(X),
+    lambda X, y: dml.linear.lmnn_loss_grad(
+        np.eye(3), X, y, np.zeros((10, 1), dtype=int)),
+])
+def test_complex_input_is_refused_not_cast(call):
+    """Casting would drop the imaginary part without a word."""
+    X = np.random.default_rng(0).normal(size=(10, 3)) + 1j
+    y = np.arange(10) % 2
+    with pytest.raises(ValueError, match="complex data not supported"):
+        call(X, y)

@@ -9,13 +9,16 @@ pytestmark = pytest.mark.gpu
 MODULES = {
     "contrastive": lambda: L.ContrastiveLoss(),
     "triplet": lambda: L.TripletMarginLoss(0.3),
-    "triplet_soft": lambda: L.TripletMarginLoss(0.3, soft=True),
+    "triplet_soft": lambda: L.TripletMarginLoss(0.3, smooth_loss=True),
     "ntxent": lambda: L.NTXentLoss(0.1),
     "npairs": lambda: L.NPairsLoss(),
     "multi_similarity": lambda: L.MultiSimilarityLoss(),
     "lifted": lambda: L.LiftedStructureLoss(),
     "proxy_anchor": lambda: L.ProxyAnchorLoss(5, 8),
     "arcface": lambda: L.ArcFaceLoss(5, 8, scale=16),
+    "cosface": lambda: L.CosFaceLoss(5, 8, scale=16),
+    "supcon": lambda: L.SupConLoss(),
+    "circle": lambda: L.CircleLoss(),
 }
 
 

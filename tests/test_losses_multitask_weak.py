@@ -328,7 +328,9 @@ def test_weak_contrastive_is_contrastive_plus_alpha_kl():
                                                  "student")
     out = weak_contrastive_loss(Z, y, P, margin=1.5, alpha=0.3)
     assert out.item() == pytest.approx(ref, rel=1e-8)
-    plain = ContrastiveLoss(1.5, balance=False, reduction="mean")(Z, y)
+    plain = ContrastiveLoss(neg_margin=1.5, form="hadsell",
+                            distance="euclidean", balance=False,
+                            reduction="mean")(Z, y)
     assert out.item() > plain.item()
     out.backward()
     assert torch.isfinite(Z.grad).all()

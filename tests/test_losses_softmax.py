@@ -138,7 +138,11 @@ def npairs_ref(X, y):
 @pytest.mark.parametrize("seed", range(3))
 def test_npairs_module_equals_the_loop(seed):
     X, y = batch(seed, B=12, C=4)
-    ref = npairs_ref(X, y)
+    ref = npairs_ref(X, y)                  # Sohn's raw dot product
+    assert NPairsLoss(distance="dot")(X, y).item() == pytest.approx(
+        sum(ref) / len(ref), rel=1e-10)
+    # pml's default DotProductSimilarity() normalises: the cosine
+    ref = npairs_ref(X / X.norm(dim=1, keepdim=True), y)
     assert NPairsLoss()(X, y).item() == pytest.approx(sum(ref) / len(ref),
                                                       rel=1e-10)
 
@@ -200,7 +204,7 @@ def test_npairs_with_given_pairs_takes_the_first_pair_of_each_class():
         logits = [float(X[a] @ X[p]) for _, p in pairs]
         terms.append(neg_log_softmax_first(
             [logits[k]] + logits[:k] + logits[k + 1:]))
-    out = NPairsLoss(reduction="sum")(X, y, idx)
+    out = NPairsLoss(distance="dot", reduction="sum")(X, y, idx)
     assert out.item() == pytest.approx(sum(terms), rel=1e-10)
 
 

@@ -94,7 +94,12 @@ def lifted_ref(X, y, m, m_pos):
 def test_lifted_structure_equals_the_loop(seed, m, m_pos):
     X, y = batch(seed)
     ref = lifted_ref(X, y, m, m_pos)
-    out = LiftedStructureLoss(m, pos_margin=m_pos)(X, y)
+    out = LiftedStructureLoss(m, m_pos, distance="euclidean")(X, y)
+    assert out.item() == pytest.approx(sum(ref) / len(ref), rel=1e-10)
+    # pml's default LpDistance() normalises the embeddings first
+    U = X / X.norm(dim=1, keepdim=True)
+    ref = lifted_ref(U, y, m, m_pos)
+    out = LiftedStructureLoss(m, m_pos)(X, y)
     assert out.item() == pytest.approx(sum(ref) / len(ref), rel=1e-10)
 
 
@@ -104,7 +109,8 @@ def test_lifted_with_given_pairs_uses_exactly_them():
            torch.tensor([0, 1]), torch.tensor([4, 5]))
     J = math.log(math.exp(1 - euclid(X[0], X[4])) +
                  math.exp(1 - euclid(X[1], X[5]))) + euclid(X[0], X[1])
-    out = LiftedStructureLoss(1.0, reduction="sum")(X, y, idx)
+    out = LiftedStructureLoss(1.0, distance="euclidean",
+                              reduction="sum")(X, y, idx)
     assert out.item() == pytest.approx(2 * max(0.0, J) ** 2 / 2)
 
 
@@ -139,12 +145,28 @@ def test_proxy_anchor_equals_the_loop(seed):
                                               rel=1e-10)
 
 
-def test_proxy_anchor_with_indices_uses_only_their_samples():
+def test_proxy_anchor_with_indices_weights_samples_as_pml():
+    """pml: w_b = count of b in the miner's output / largest count, and
+    every exponent of sample b gets w_b - 1 (unlisted samples: -1)."""
     X, y = batch(5, C=3)
     loss = ProxyAnchorLoss(3, 3, alpha=4).double()
     idx = (torch.tensor([0, 2]), torch.tensor([1, 2]), torch.tensor([3, 3]))
-    keep = sorted({0, 1, 2, 3})
-    ref = proxy_ref(X[keep], y[keep], loss.proxies.detach(), 0.1, 4)
+    counts = [0] * len(y)
+    for t in idx:
+        for b in t.tolist():
+            counts[b] += 1
+    w = [c / max(counts) - 1 for c in counts]
+    W, delta, alpha = loss.proxies.detach(), 0.1, 4
+    pos_sum, n_pos, neg_sum = 0.0, 0, 0.0
+    for c in range(3):
+        Xp = [(cos(X[b], W[c]), w[b]) for b in range(len(y)) if y[b] == c]
+        Xn = [(cos(X[b], W[c]), w[b]) for b in range(len(y)) if y[b] != c]
+        if Xp:
+            pos_sum += log1p_sum_exp([-alpha * (s - delta) + o
+                                      for s, o in Xp])
+            n_pos += 1
+        neg_sum += log1p_sum_exp([alpha * (s + delta) + o for s, o in Xn])
+    ref = pos_sum / n_pos + neg_sum / 3
     assert loss(X, y, idx).item() == pytest.approx(ref, rel=1e-10)
 
 
@@ -262,12 +284,16 @@ def test_proxy_and_arcface_functions_gradcheck_in_their_class_weights():
         (X, W))
 
 
-def test_arcface_with_indices_counts_only_their_samples():
+def test_arcface_with_indices_weights_their_samples_as_pml():
+    # pml's weights: occurrences / the largest count, 0 if unlisted; the
+    # mean runs over all B (tests/test_losses_cosface.py has the details)
     X, y = batch(9, C=4)
     loss = ArcFaceLoss(4, 3, scale=8).double()
     per_sample = ArcFaceLoss(4, 3, scale=8, reduction="none").double()
     per_sample.load_state_dict(loss.state_dict())
     terms = per_sample(X, y)
     idx = (torch.tensor([1, 1]), torch.tensor([4, 4]), torch.tensor([7, 2]))
-    expected = terms[[1, 2, 4, 7]].mean()
+    w = torch.zeros(len(y), dtype=torch.float64)
+    w[[1, 4]], w[[2, 7]] = 1.0, 0.5
+    expected = (w * terms).mean()
     assert loss(X, y, idx).item() == pytest.approx(expected.item())

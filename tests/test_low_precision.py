@@ -50,6 +50,9 @@ LOSSES = {
     "lifted": (lambda: L.LiftedStructureLoss(), False),
     "proxy_anchor": (lambda: L.ProxyAnchorLoss(32, 32), False),
     "arcface": (lambda: L.ArcFaceLoss(32, 32, scale=16), False),
+    "cosface": (lambda: L.CosFaceLoss(32, 32, scale=16), False),
+    "supcon": (lambda: L.SupConLoss(), False),
+    "circle": (lambda: L.CircleLoss(), False),
 }
 
 

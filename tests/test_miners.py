@@ -11,6 +11,7 @@ Tie rule: among equally good candidates the smallest index wins.
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import dml.miners as mn
 from dml.distances import cosine_matrix, euclidean_matrix, \
@@ -295,3 +296,24 @@ def test_losses_accept_every_miners_tuples():
     # all valid triplets from the miner = the loss's own enumeration
     assert torch.allclose(triplet(E, y, mn.AllTripletsMiner()(E, y)),
                           triplet(E, y))
+
+
+def test_pml_named_miners_default_to_pml_normalised_lp_distance():
+    """BatchHardMiner, TripletMarginMiner and DistanceWeightedMiner use
+    pml's default LpDistance() (unit rows); rescaling rows changes nothing,
+    while distance="euclidean" (the embeddings as given) sees the scale."""
+    from dml.distances import LpDistance
+    g = torch.Generator().manual_seed(5)
+    E = torch.randn(24, 3, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (24,), generator=g)
+    scaled = E * torch.rand(24, 1, generator=g, dtype=torch.float64) * 10
+    for make in (lambda d: mn.BatchHardMiner(distance=d),
+                 lambda d: mn.TripletMarginMiner(0.2, "semihard", d)):
+        default = make(None)
+        assert isinstance(default.distance, LpDistance)
+        assert default.distance.normalize_embeddings
+        assert [t.tolist() for t in default(scaled, y)] == \
+            [t.tolist() for t in make("euclidean")(F.normalize(E), y)]
+        assert [t.tolist() for t in make("euclidean")(scaled, y)] != \
+            [t.tolist() for t in default(scaled, y)]
+    assert mn.DistanceWeightedMiner().distance.normalize_embeddings

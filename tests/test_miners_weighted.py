@@ -104,20 +104,51 @@ def test_draw_frequencies_follow_inverse_sphere_density():
     assert np.abs(freq - want).sum() < 0.03
 
 
-def test_anchor_with_only_far_negatives_draws_them_uniformly():
-    # two points at the north pole, two negatives at the south pole
-    E = torch.tensor([[0., 0, 1], [0, 0, 1], [0, 0, -1], [0.1, 0, -1]],
-                     dtype=torch.float64)
-    y = torch.tensor([0, 0, 1, 1])
-    miner = mn.DistanceWeightedMiner(seed=0)
-    seen = torch.cat([miner(E, y)[2][:2] for _ in range(200)])
-    frac = (seen == 2).double().mean().item()
-    assert set(seen.tolist()) == {2, 3} and 0.4 < frac < 0.6
+def test_anchor_with_only_far_negatives_gives_no_triplet():
+    """pytorch-metric-learning's rule: an anchor whose negatives all lie at
+    or beyond tau has no negative to draw, so no triplet (Wu et al.'s code
+    would draw uniformly)."""
+    # two points at the north pole, two negatives at the south pole, and a
+    # fifth point (class 2) near the equator, within tau of the pole pair
+    E = torch.tensor([[0., 0, 1], [0, 0, 1], [0, 0, -1], [0.1, 0, -1],
+                      [1, 0, 0.3]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 1, 2])
+    a, p, n = mn.DistanceWeightedMiner(seed=0)(E, y)
+    assert a.tolist() == [0, 1] and n.tolist() == [4, 4]
+    a, p, n = mn.DistanceWeightedMiner(seed=0)(E[:4], y[:4])
+    assert len(a) == len(p) == len(n) == 0
 
 
-def test_distance_weighted_miner_validates_cutoffs():
-    with pytest.raises(ValueError, match="cutoff < nonzero_loss_cutoff"):
-        mn.DistanceWeightedMiner(cutoff=1.5, nonzero_loss_cutoff=1.4)
+def test_tau_at_or_below_cutoff_leaves_no_negative():
+    """As in pml: distances are raised to the cutoff before the tau test,
+    so tau <= cutoff excludes every negative."""
+    E = torch.randn(12, 4, dtype=torch.float64)
+    y = torch.arange(12) % 3
+    out = mn.DistanceWeightedMiner(cutoff=0.5, nonzero_loss_cutoff=0.5)(E, y)
+    assert all(len(t) == 0 for t in out)
+
+
+def test_distance_weighted_miner_validates_arguments():
+    with pytest.raises(ValueError, match="cutoff must be a finite number"):
+        mn.DistanceWeightedMiner(cutoff=-0.1)
+    with pytest.raises(ValueError, match="needs distance=LpDistance"):
+        mn.DistanceWeightedMiner(distance="cosine")
+    from dml.distances import LpDistance
+    with pytest.raises(ValueError, match="needs distance=LpDistance"):
+        mn.DistanceWeightedMiner(distance=LpDistance(power=2))
+    mn.DistanceWeightedMiner(distance=LpDistance())       # the default
+
+
+def test_reference_set_draws_negatives_from_it(rng):
+    E = torch.from_numpy(rng.standard_normal((10, 5)))
+    y = torch.from_numpy(rng.integers(0, 2, 10))
+    R = torch.from_numpy(rng.standard_normal((30, 5)))
+    r = torch.from_numpy(rng.integers(0, 3, 30))
+    a, p, n = mn.DistanceWeightedMiner(cutoff=0.0, nonzero_loss_cutoff=2.1,
+                                       seed=1)(E, y, R, r)
+    pairs = [(i, j) for i in range(10) for j in range(30) if y[i] == r[j]]
+    assert list(zip(a.tolist(), p.tolist())) == pairs
+    assert (r[n] != y[a]).all()
 
 
 @pytest.mark.gpu

@@ -27,6 +27,9 @@ from .losses import (ArcFaceLoss, ContrastiveLoss, LiftedStructureLoss,
                      weighted_gradient_norms,
                      triplet_loss, tsne_affinities, uniformity_penalty,
                      weak_contrastive_loss)
+from .losses import (CircleLoss, CosFaceLoss, SupConLoss, circle_loss,
+                     cosface_loss, supcon_loss)
+from .losses import CrossBatchMemory
 from .metrics import (auc, confusion_counts, context_sensitive_loss,
                       equal_error_rate, lca_height_table, map_at_r,
                       mean_average_precision, ndcg, neighborhood_purity,
@@ -38,6 +41,7 @@ from .miners import (TRIPLET_TYPES, AllPairsMiner, AllTripletsMiner,
                      HardestNegativeMiner, RandomTripletMiner, SemiHardMiner,
                      TripletMarginMiner, classify_triplets,
                      triplet_type_codes)
+from .miners import MultiSimilarityMiner
 from .neighbors import knn_accuracy, knn_predict, nearest_neighbors
 from .samplers import PKSampler
 from .train import DigitsCNN, MLPEmbedder, embed, fit_embedding, paper_mlp
@@ -64,11 +68,14 @@ __all__ = [
     "weighted_gradient_norms", "dominant_by_gradient",
     "uncertainty_optimum", "pcgrad", "uniformity_penalty",
     "tsne_affinities", "locality_penalty", "weak_contrastive_loss",
+    "supcon_loss", "SupConLoss", "circle_loss", "CircleLoss",
+    "cosface_loss", "CosFaceLoss",
     # miners, samplers, training
     "classify_triplets", "triplet_type_codes", "TRIPLET_TYPES",
     "AllPairsMiner", "AllTripletsMiner", "BatchAllMiner", "BatchHardMiner",
     "SemiHardMiner", "HardestNegativeMiner", "TripletMarginMiner",
     "DistanceWeightedMiner", "RandomTripletMiner", "PKSampler",
+    "MultiSimilarityMiner", "CrossBatchMemory",
     "fit_embedding", "embed", "MLPEmbedder", "paper_mlp", "DigitsCNN",
     # metrics
     "confusion_counts", "tpr_fpr", "roc_curve", "auc", "roc_auc",

@@ -73,6 +73,9 @@ def to_tensor(x, name: str, *, device=None, dtype=None,
         # ascontiguousarray would turn a 0-d array (a scalar) into shape (1,)
         t = torch.from_numpy(a if a.flags.c_contiguous
                              else np.ascontiguousarray(a))
+    if t.is_complex():
+        raise ValueError(f"{name} is complex: complex data not supported "
+                         "(pass real numbers).")
     if floating:
         t = _float_dtype(t)
     if dtype is not None:

@@ -12,11 +12,16 @@ Two layers live here:
   ``cosine_matrix``, ``safe_sqrt``): tensors in, tensors out, differentiable,
   no validation; losses and miners call them inside training loops;
 * the public functions (``pairwise_distances`` and friends): numpy or torch
-  in, the same kind out, with input validation.
+  in, the same kind out, with input validation;
+* distance objects (``LpDistance``, ``CosineSimilarity``,
+  ``DotProductSimilarity``) with the names, defaults and attributes of
+  pytorch-metric-learning 2.9's ``distances`` module: what a loss or a
+  miner takes as ``distance=``. They are built on the torch kernels.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ._arrays import (check_choice, check_matrix, check_psd,
                       check_same_features, like_input, to_tensor)
@@ -24,7 +29,8 @@ from ._arrays import (check_choice, check_matrix, check_psd,
 __all__ = ["METRICS", "pairwise_distances", "paired_distances",
            "cosine_similarity", "mahalanobis", "project_psd", "l2_normalize",
            "sq_euclidean_matrix", "euclidean_matrix", "cosine_matrix",
-           "safe_sqrt"]
+           "safe_sqrt", "BaseDistance", "LpDistance", "CosineSimilarity",
+           "DotProductSimilarity"]
 
 METRICS = ("euclidean", "sqeuclidean", "cosine", "mahalanobis")
 
@@ -430,3 +436,246 @@ def l2_normalize(X, eps: float = 1e-12):
         raise ValueError("X is empty; it needs at least one value.")
     check_matrix(Xt.reshape(1, -1) if Xt.ndim == 1 else Xt, "X")
     return like_input(_unit(Xt, eps), X)
+
+
+# ----------------------------------------------------------------------------
+# distance objects (pytorch-metric-learning's names and semantics)
+# ----------------------------------------------------------------------------
+class BaseDistance(torch.nn.Module):
+    r"""A distance or similarity between rows, as a loss or miner takes it.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. The names,
+    defaults and attributes are those of pytorch-metric-learning 2.9's
+    ``BaseDistance``:
+
+    * ``distance(query_emb, ref_emb=None)`` returns the (Q, R) matrix
+      m_ij = f(q_i, r_j)^power, after scaling every row to unit p-norm when
+      ``normalize_embeddings``; ``ref_emb=None`` compares the queries with
+      themselves (then a distance has an exactly zero diagonal);
+    * ``is_inverted`` says which way is "closer": False for a distance
+      (smaller = closer), True for a similarity (larger = closer);
+    * ``margin(x, y)`` is how far x is beyond y in the direction of
+      "farther": x - y for a distance, y - x for a similarity. A loss
+      written for distances, [d_ap - d_an + m]_+ = [margin(d_ap, d_an) +
+      m]_+, then reads [s_an - s_ap + m]_+ for a similarity;
+    * ``smallest_dist`` / ``largest_dist``: ``torch.min`` / ``torch.max``
+      for a distance and the other way round for a similarity (the
+      closest / farthest of several);
+    * ``pairwise_distance(query, ref)``: f of matching rows, (N,), on the
+      rows as given (no normalisation, no power), as in pml.
+
+    Parameters
+    ----------
+    normalize_embeddings : bool
+        Scale each row x to x / max(||x||_p, 1e-12) first (pml's default,
+        True).
+    p : float
+        The norm of the normalisation (and of :class:`LpDistance`).
+    power : float
+        Raise every entry of the matrix to this power (1: unchanged).
+    is_inverted : bool
+        True for a similarity (larger = closer).
+    """
+
+    def __init__(self, normalize_embeddings: bool = True, p: float = 2,
+                 power: float = 1, is_inverted: bool = False):
+        super().__init__()
+        self.normalize_embeddings = bool(normalize_embeddings)
+        self.p, self.power = p, power
+        self.is_inverted = bool(is_inverted)
+
+    # -- the matrix -------------------------------------------------------
+    def forward(self, query_emb: torch.Tensor,
+                ref_emb: torch.Tensor | None = None) -> torch.Tensor:
+        self._check_shapes(query_emb, ref_emb)
+        q = self.maybe_normalize(query_emb)
+        r = None if ref_emb is None else self.maybe_normalize(ref_emb)
+        return self._powered(self.compute_mat(q, r))        # (Q, R)
+
+    def compute_mat(self, query_emb, ref_emb=None):
+        """(Q, R) values on rows already normalised; None: with itself."""
+        raise NotImplementedError
+
+    def pairwise_distance(self, query_emb, ref_emb):
+        """f(q_i, r_i) of matching rows, (N,); no normalisation, no power
+        (pml's ``pairwise_distance``)."""
+        raise NotImplementedError
+
+    def paired(self, query_emb, ref_emb):
+        """The diagonal of ``self(query_emb, ref_emb)`` without the matrix:
+        normalisation, f of matching rows, power; (N,)."""
+        q, r = self.maybe_normalize(query_emb), self.maybe_normalize(ref_emb)
+        return self._powered(self.pairwise_distance(q, r))
+
+    def _powered(self, mat):
+        return mat if self.power == 1 else mat ** self.power
+
+    # -- direction ----------------------------------------------------------
+    def margin(self, x, y):
+        """x - y for a distance, y - x for a similarity (pml)."""
+        return y - x if self.is_inverted else x - y
+
+    def smallest_dist(self, *args, **kwargs):
+        """The closest: torch.min for a distance, torch.max if inverted."""
+        return (torch.max if self.is_inverted else torch.min)(*args,
+                                                               **kwargs)
+
+    def largest_dist(self, *args, **kwargs):
+        """The farthest: torch.max for a distance, torch.min if inverted."""
+        return (torch.min if self.is_inverted else torch.max)(*args,
+                                                               **kwargs)
+
+    # -- normalisation ------------------------------------------------------
+    def normalize(self, embeddings, dim: int = 1):
+        """x / max(||x||_p, 1e-12) along ``dim`` (``F.normalize``)."""
+        return F.normalize(embeddings, p=self.p, dim=dim)
+
+    def maybe_normalize(self, embeddings, dim: int = 1):
+        """:meth:`normalize` if ``normalize_embeddings``, else unchanged."""
+        if self.normalize_embeddings:
+            return self.normalize(embeddings, dim=dim)
+        return embeddings
+
+    def get_norm(self, embeddings, dim: int = 1):
+        """||x||_p of each row (``dim=1``) or column (``dim=0``)."""
+        return torch.linalg.vector_norm(embeddings, ord=self.p, dim=dim)
+
+    @staticmethod
+    def _check_shapes(query_emb, ref_emb):
+        for name, t in (("query_emb", query_emb), ("ref_emb", ref_emb)):
+            if t is None and name == "ref_emb":
+                continue
+            if not isinstance(t, torch.Tensor) or t.ndim != 2:
+                raise ValueError(f"{name} must be a 2-D tensor (batch_size, "
+                                 "embedding_size), got "
+                                 f"{getattr(t, 'shape', type(t).__name__)}.")
+        if ref_emb is not None and ref_emb.shape[1] != query_emb.shape[1]:
+            raise ValueError(f"query_emb has {query_emb.shape[1]} features "
+                             f"and ref_emb {ref_emb.shape[1]}; they must "
+                             "match.")
+
+    def extra_repr(self) -> str:
+        return (f"normalize_embeddings={self.normalize_embeddings}, "
+                f"p={self.p}, power={self.power}, "
+                f"is_inverted={self.is_inverted}")
+
+
+class LpDistance(BaseDistance):
+    r"""The Lp distance ||q - r||_p between rows, smaller = closer.
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`.
+    pytorch-metric-learning's ``LpDistance`` with its defaults (p = 2,
+    power = 1, normalised rows):
+
+    .. math::
+
+       m_{ij} = \Big\lVert \frac{q_i}{\lVert q_i \rVert_p}
+                - \frac{r_j}{\lVert r_j \rVert_p} \Big\rVert_p^{\,power}.
+
+    On unit vectors (p = 2) this is sqrt(2 - 2 cos). p = 2 uses the
+    Gram-trick kernels of this module (:func:`euclidean_matrix`, or
+    :func:`sq_euclidean_matrix` when power = 2): an exactly zero diagonal
+    for ``ref_emb=None`` and a zero (not NaN) gradient where two rows
+    coincide; pml's ``torch.cdist`` agrees to round-off. Other p use
+    ``torch.cdist``. ``pairwise_distance`` is exact, ||q_i - r_i||_p;
+    pml's adds 1e-6 to every difference (``F.pairwise_distance``), a
+    change below sqrt(D) * 1e-6.
+
+    ``LpDistance(normalize_embeddings=False)`` is the plain Euclidean
+    distance of the book (``distance="euclidean"`` of the losses) and
+    ``LpDistance(normalize_embeddings=False, power=2)`` its square
+    (``"sqeuclidean"``).
+    """
+
+    def __init__(self, normalize_embeddings: bool = True, p: float = 2,
+                 power: float = 1, is_inverted: bool = False):
+        if is_inverted:
+            raise ValueError("LpDistance is a distance (smaller = closer): "
+                             "is_inverted must be False.")
+        super().__init__(normalize_embeddings, p, power, False)
+
+    def forward(self, query_emb, ref_emb=None):
+        if self.p == 2 and self.power == 2:     # the square, not sqrt^2
+            self._check_shapes(query_emb, ref_emb)
+            q = self.maybe_normalize(query_emb)
+            r = None if ref_emb is None else self.maybe_normalize(ref_emb)
+            return sq_euclidean_matrix(q, r)                     # (Q, R)
+        return super().forward(query_emb, ref_emb)
+
+    def compute_mat(self, query_emb, ref_emb=None):
+        if self.p == 2:
+            return euclidean_matrix(query_emb, ref_emb)          # (Q, R)
+        ref = query_emb if ref_emb is None else ref_emb
+        return torch.cdist(query_emb, ref, p=self.p)             # (Q, R)
+
+    def pairwise_distance(self, query_emb, ref_emb):
+        diff = query_emb - ref_emb                               # (N, D)
+        if self.p == 2:
+            return safe_sqrt(diff.square().sum(1))               # (N,)
+        return torch.linalg.vector_norm(diff, ord=self.p, dim=1)
+
+    def paired(self, query_emb, ref_emb):
+        if self.p == 2 and self.power == 2:
+            q = self.maybe_normalize(query_emb)
+            r = self.maybe_normalize(ref_emb)
+            return (q - r).square().sum(1)                       # (N,)
+        return super().paired(query_emb, ref_emb)
+
+
+class DotProductSimilarity(BaseDistance):
+    r"""The dot product q . r of rows, larger = closer (``is_inverted``).
+
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`.
+    pytorch-metric-learning's ``DotProductSimilarity``:
+
+    .. math::
+
+       m_{ij} = (\hat q_i \cdot \hat r_j)^{power},
+
+    with hat meaning "scaled to unit norm" when ``normalize_embeddings``
+    (pml's default, True: then it is the cosine similarity). Sohn's
+    N-pair loss uses the raw dot product:
+    ``DotProductSimilarity(normalize_embeddings=False)``, the ``"dot"`` of
+    the losses.
+    """
+
+    def __init__(self, normalize_embeddings: bool = True, p: float = 2,
+                 power: float = 1, is_inverted: bool = True):
+        if not is_inverted:
+            raise ValueError(f"{type(self).__name__} is a similarity "
+                             "(larger = closer): is_inverted must be True.")
+        super().__init__(normalize_embeddings, p, power, True)
+
+    def compute_mat(self, query_emb, ref_emb=None):
+        ref = query_emb if ref_emb is None else ref_emb
+        return query_emb @ ref.T                                 # (Q, R)
+
+    def pairwise_distance(self, query_emb, ref_emb):
+        return (query_emb * ref_emb).sum(1)                      # (N,)
+
+
+class CosineSimilarity(DotProductSimilarity):
+    r"""The cosine similarity cos(q, r) of rows, larger = closer.
+
+    Taught in :doc:`chapter 1 </book/chapters/01_distances>` (as
+    :func:`cosine_similarity`). pytorch-metric-learning's
+    ``CosineSimilarity``: a :class:`DotProductSimilarity` whose rows are
+    always normalised,
+
+    .. math::
+
+       m_{ij} = \Big(\frac{q_i \cdot r_j}
+           {\lVert q_i \rVert\, \lVert r_j \rVert}\Big)^{power}.
+
+    ``normalize_embeddings=False`` is refused, as in pml. A zero row has
+    similarity 0 with every row.
+    """
+
+    def __init__(self, normalize_embeddings: bool = True, p: float = 2,
+                 power: float = 1, is_inverted: bool = True):
+        if not normalize_embeddings:
+            raise ValueError("CosineSimilarity always normalises the "
+                             "embeddings; use DotProductSimilarity("
+                             "normalize_embeddings=False) for the raw dot "
+                             "product.")
+        super().__init__(True, p, power, is_inverted)

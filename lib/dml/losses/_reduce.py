@@ -10,6 +10,13 @@ hands it to :func:`reduce_terms` with an explicit ``reduction``:
 * ``"sum"``           sum of all terms;
 * ``"none"``          the terms themselves.
 
+pytorch-metric-learning's reducer objects for these four cases are here
+too, under its names (``AvgNonZeroReducer``, ``MeanReducer``,
+``SumReducer``, ``DoNothingReducer``): a loss takes either
+``reduction="mean_nonzero"`` or ``reducer=AvgNonZeroReducer()``
+(:func:`resolve_reducer`). Its other reducers (thresholds, class
+weights, per-anchor, divisor) are not.
+
 A batch without a single valid tuple gives ``embeddings.sum() * 0``: a zero
 that keeps the autograd graph, so ``loss.backward()`` still works, and
 never a NaN (the mean of nothing).
@@ -26,7 +33,9 @@ import torch
 from .._arrays import check_choice
 
 __all__ = ["REDUCTIONS", "check_reduction", "reduce_terms", "zero_loss",
-           "masked_logsumexp"]
+           "masked_logsumexp", "BaseReducer", "AvgNonZeroReducer",
+           "MeanReducer", "SumReducer", "DoNothingReducer",
+           "resolve_reducer"]
 
 REDUCTIONS = ("mean_nonzero", "mean", "sum", "none")
 
@@ -66,6 +75,84 @@ def reduce_terms(terms: torch.Tensor, reduction: str,
     total = terms.sum()
     return torch.where(n_positive > 0, total / n_positive.clamp_min(1),
                        total * 0.0)                     # zeros add nothing
+
+
+class BaseReducer(torch.nn.Module):
+    """A reduction as an object, pytorch-metric-learning's reducer names.
+
+    ``reducer(terms, reference)`` is ``reduce_terms(terms,
+    reducer.reduction, reference)``; ``reduction`` is the name it stands
+    for ("mean_nonzero", "mean", "sum" or "none"). A loss built with ``reducer=`` keeps
+    it as its ``reducer`` attribute, as in pml.
+    """
+
+    reduction = "mean"
+
+    def forward(self, terms: torch.Tensor,
+                reference: torch.Tensor) -> torch.Tensor:
+        return reduce_terms(terms, self.reduction, reference)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class AvgNonZeroReducer(BaseReducer):
+    """Mean over the terms > 0 (pml's ``AvgNonZeroReducer``); 0 if none."""
+
+    reduction = "mean_nonzero"
+
+
+class MeanReducer(BaseReducer):
+    """Mean over all terms (pml's ``MeanReducer``)."""
+
+    reduction = "mean"
+
+
+class SumReducer(BaseReducer):
+    """Sum of all terms (pml's ``SumReducer``)."""
+
+    reduction = "sum"
+
+
+class DoNothingReducer(BaseReducer):
+    """The terms themselves (pml's ``DoNothingReducer``; pml returns its
+    loss dictionary, dml the tensor of terms)."""
+
+    reduction = "none"
+
+
+_REDUCERS = {"mean_nonzero": AvgNonZeroReducer, "mean": MeanReducer,
+             "sum": SumReducer, "none": DoNothingReducer}
+
+
+def resolve_reducer(reducer=None, reduction: str | None = None,
+                    default: str = "mean",
+                    allowed=REDUCTIONS) -> BaseReducer:
+    """The reducer object of a loss, from ``reducer=`` or ``reduction=``.
+
+    ``reducer`` is one of the objects above, ``reduction`` one of the names
+    of :data:`REDUCTIONS`; give at most one. Neither gives the loss's
+    ``default`` (pml's default reducer of that loss). A reducer of
+    pytorch-metric-learning itself, or one dml does not have, is refused
+    with the list of what is accepted.
+    """
+    if reducer is not None and reduction is not None:
+        raise ValueError("pass either reducer= (an object such as "
+                         "AvgNonZeroReducer()) or reduction= (a name), not "
+                         "both.")
+    if reducer is None:
+        name = check_reduction(default if reduction is None else reduction,
+                               allowed)
+        return _REDUCERS[name]()
+    if not isinstance(reducer, BaseReducer):
+        names = ", ".join(c.__name__ for c in _REDUCERS.values())
+        raise ValueError(
+            f"reducer must be a dml reducer ({names} from dml.reducers), "
+            f"got {type(reducer).__module__}."
+            f"{type(reducer).__name__}; pytorch-metric-learning's other "
+            "reducers are not available.")
+    check_reduction(reducer.reduction, allowed)
+    return reducer
 
 
 class _Log1pSumExp(torch.autograd.Function):

@@ -26,7 +26,8 @@ theta = pi - m and keeps falling (pytorch-metric-learning's rule since
             cos(theta) - m sin(m)   otherwise
 
 With that rule the values equal pytorch-metric-learning 2.9's; no "easy
-margin".
+margin". The classifier around the formula (W, cosines, ``get_logits``,
+a miner's weights) is shared with CosFace (``margin_softmax.py``).
 """
 from __future__ import annotations
 
@@ -35,10 +36,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .._arrays import check_positive_int, to_device_of
-from ..distances import cosine_matrix, safe_sqrt
-from ._reduce import check_reduction, reduce_terms
-from ._tuples import as_pairs, check_batch
+from .._arrays import to_device_of
+from ..distances import safe_sqrt
+from .margin_softmax import MarginSoftmaxLoss
 
 __all__ = ["arcface_logits", "arcface_loss", "ArcFaceLoss"]
 
@@ -120,12 +120,12 @@ def arcface_loss(cos, labels, margin: float = 0.5, scale: float = 64.0):
     return F.cross_entropy(logits, labels, reduction="none")
 
 
-class ArcFaceLoss(torch.nn.Module):
+class ArcFaceLoss(MarginSoftmaxLoss):
     r"""ArcFace loss with learnable class weights, a module.
 
     Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`; the formula is
     that of :func:`arcface_loss`, with cos the cosines between the embeddings
-    and the columns of W, averaged over the batch (``reduction="mean"``):
+    and the columns of W, averaged over the batch:
 
     .. math::
 
@@ -133,6 +133,14 @@ class ArcFaceLoss(torch.nn.Module):
                          {\lVert x_b \rVert\, \lVert W_{:, c} \rVert},
 
        \mathcal{L} = \frac{1}{B} \sum_b L_b .
+
+    pytorch-metric-learning 2.9's ``ArcFaceLoss``, with its defaults and
+    values: m = 28.6 degrees, s = 64, ``CosineSimilarity()``,
+    ``MeanReducer()``, W of shape (D, C) drawn from normal(0, 1).
+    ``get_logits(embeddings)`` gives s cos, the logits without the margin
+    (for classifying at test time). The shared classifier is
+    ``dml.losses.margin_softmax.MarginSoftmaxLoss``, also the base of
+    :class:`dml.losses.CosFaceLoss`.
 
     Parameters
     ----------
@@ -143,11 +151,17 @@ class ArcFaceLoss(torch.nn.Module):
     margin : float
         m in *degrees*, as pytorch-metric-learning (28.6 degrees ~ 0.5
         rad, the paper's value); the function :func:`arcface_loss` takes
-        radians.
+        radians. (pml's attribute ``margin`` holds radians after
+        construction; dml's keeps the degrees given.)
     scale : float
         s (64).
-    reduction : {"mean", "mean_nonzero", "sum", "none"}
-        Over samples.
+    distance : None, "cosine" or dml.distances.CosineSimilarity
+        The default; anything else is refused (as in pml: the logits are
+        cosines).
+    reducer, reduction
+        ``MeanReducer()`` / ``"mean"`` by default (over samples);
+        ``AvgNonZeroReducer()``, ``SumReducer()``, ``DoNothingReducer()``
+        or their names.
 
     Attributes
     ----------
@@ -157,33 +171,20 @@ class ArcFaceLoss(torch.nn.Module):
 
     Notes
     -----
-    With a miner's output only the samples that occur in it count (pml
-    weights samples by their number of occurrences).
+    With a miner's output, sample b's term is weighted by how often the
+    output lists it, divided by the largest such count (pml's weights;
+    0 for an unlisted sample), and the mean still runs over all B.
     """
+
+    loss_function = staticmethod(arcface_loss)
 
     def __init__(self, num_classes: int, embedding_size: int,
                  margin: float = 28.6, scale: float = 64.0, *,
-                 reduction: str = "mean"):
-        super().__init__()
-        self.num_classes = check_positive_int(num_classes, "num_classes")
-        size = check_positive_int(embedding_size, "embedding_size")
-        self.W = torch.nn.Parameter(torch.empty(size, num_classes))
-        torch.nn.init.normal_(self.W)
-        self.margin, self.scale = margin, scale
-        self.reduction = check_reduction(reduction)
+                 distance=None, reducer=None, reduction: str | None = None):
+        super().__init__(num_classes, embedding_size, margin, scale,
+                         distance=distance, reducer=reducer,
+                         reduction=reduction)
 
-    def forward(self, embeddings, labels, indices_tuple=None):
-        labels = check_batch(embeddings, labels)
-        if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
-            raise ValueError("labels must lie in 0..num_classes-1 = 0.."
-                             f"{self.num_classes - 1}; got values in "
-                             f"{int(labels.min())}..{int(labels.max())}.")
-        cos = cosine_matrix(embeddings, self.W.to(embeddings.dtype).T)
-        terms = arcface_loss(cos, labels, math.radians(self.margin),
-                             self.scale)                 # (B,)
-        if indices_tuple is not None:
-            keep = torch.zeros_like(labels, dtype=torch.bool)
-            for idx in as_pairs(indices_tuple, labels):
-                keep[idx] = True
-            terms = terms[keep]
-        return reduce_terms(terms, self.reduction, embeddings)
+    def margin_of_formula(self) -> float:
+        """m in radians, as :func:`arcface_loss` takes it."""
+        return math.radians(self.margin)

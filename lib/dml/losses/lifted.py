@@ -7,11 +7,11 @@ its ends, through a smooth maximum (log-sum-exp):
            + d_ij - m_pos
     L = 1 / (2 |P|) * sum_{(i, j) in P} [J_ij]_+^2
 
-m is the margin for negatives (``margin``, pml's ``neg_margin``) and m_pos
-(``pos_margin``) is 0 in the paper. Per anchor, the log-sum-exp over its
+m is the margin for negatives (``margin``; the class's ``neg_margin``) and
+m_pos (``pos_margin``) is 0 in the paper. Per anchor, the log-sum-exp over its
 negatives is computed once, and J_ij = logaddexp(lse_i, lse_j) + d_ij -
 m_pos: O(B^2) memory, where pytorch-metric-learning builds a (positive
-pairs x negative pairs) matrix. With the same distance its values equal
+pairs x negative pairs) matrix. With the same arguments its values equal
 pml's ``LiftedStructureLoss`` (P holds both (i, j) and (j, i), so the mean
 of [J]_+^2 / 2 over P is the paper's normalisation).
 """
@@ -21,15 +21,16 @@ import torch
 import torch.nn.functional as F
 
 from .._arrays import to_device_of
-from ._distance import DISTANCES, check_distance, distance_matrix
-from ._reduce import check_reduction, masked_logsumexp, reduce_terms
-from ._tuples import check_batch, positives_and_negative_mask
+from ._base import BaseMetricLoss
+from ._distance import orientation
+from ._reduce import masked_logsumexp
+from ._tuples import positives_and_negative_mask
 
 __all__ = ["lifted_structure_loss", "LiftedStructureLoss"]
 
 
 def lifted_structure_loss(D, pos_pairs, neg_mask, margin: float = 1.0,
-                          pos_margin: float = 0.0):
+                          pos_margin: float = 0.0, both_ends: bool = True):
     r"""Lifted structured loss of each positive pair, [J_ij]_+^2 / 2.
 
     Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. Oh Song et al.
@@ -55,6 +56,10 @@ def lifted_structure_loss(D, pos_pairs, neg_mask, margin: float = 1.0,
         N_i, the negatives of each point i.
     margin, pos_margin : float
         m and m_pos of the equation.
+    both_ends : bool
+        True (the paper): the negatives of i and of j. False: of i only,
+        for a D of queries against a reference set (R != B), whose
+        reference rows have no negatives listed.
 
     Returns
     -------
@@ -66,15 +71,18 @@ def lifted_structure_loss(D, pos_pairs, neg_mask, margin: float = 1.0,
             for t in pos_pairs)
     neg_mask = to_device_of(neg_mask, D, "neg_mask", dtype=torch.bool)
     lse = masked_logsumexp(margin - D, neg_mask, dim=1)       # (B,)
-    J = torch.logaddexp(lse[i], lse[j]) + D[i, j] - pos_margin  # (P,)
+    lse_ij = torch.logaddexp(lse[i], lse[j]) if both_ends else lse[i]
+    J = lse_ij + D[i, j] - pos_margin                          # (P,)
     return F.relu(J) ** 2 / 2
 
 
-class LiftedStructureLoss(torch.nn.Module):
+class LiftedStructureLoss(BaseMetricLoss):
     r"""Lifted structured loss over a batch, a module.
 
-    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`; the formula is
-    that of :func:`lifted_structure_loss`, averaged over the positive pairs:
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`; Oh Song et
+    al. (2016), the formula of :func:`lifted_structure_loss`, averaged
+    over the positive pairs, with pytorch-metric-learning 2.9's
+    ``LiftedStructureLoss`` defaults (its arguments, in its order):
 
     .. math::
 
@@ -83,39 +91,50 @@ class LiftedStructureLoss(torch.nn.Module):
 
     Parameters
     ----------
-    margin : float
-        m, for negatives (pml: ``neg_margin``, default 1).
+    neg_margin : float
+        m, for negatives (1).
     pos_margin : float
-        m_pos (default 0, as pml).
-    distance : {"euclidean", "sqeuclidean", "cosine"}
-        d (smaller = closer). The paper uses the Euclidean distance.
-    normalize : bool
-        L2-normalise embeddings first. Default False; pml's default
-        distance normalises.
-    reduction : {"mean", "mean_nonzero", "sum", "none"}
-        Over positive pairs. Default "mean" (the paper's and pml's).
+        m_pos (0).
+    distance : None, str or dml.distances object
+        Default ``LpDistance()`` (pml's: Euclidean on L2-normalised
+        embeddings; the paper uses the raw Euclidean distance,
+        ``distance="euclidean"``). With a similarity the margins are
+        similarities (pml's ``distance.margin`` rule).
+    normalize : bool or None
+        Override the normalisation of the default or of a name.
+    reducer, reduction
+        Over positive pairs. Default ``MeanReducer()`` / "mean" (the
+        paper's and pml's).
 
     Notes
     -----
     With a miner's pairs, the terms are those of the listed positive pairs
     and N_i the listed negatives of i (a pair listed twice counts once;
     pml would count it twice, and gives a pair with no negative the
-    value [d_ij - m_pos]_+^2 / 2 where the formula gives 0).
+    value [d_ij - m_pos]_+^2 / 2 where the formula gives 0). With
+    ``ref_emb`` only the negatives of the anchor i count (pml indexes the
+    batch with the reference index j there).
     """
 
-    def __init__(self, margin: float = 1.0, *, pos_margin: float = 0.0,
-                 distance: str = "euclidean", normalize: bool = False,
-                 reduction: str = "mean"):
-        super().__init__()
-        self.margin, self.pos_margin = margin, pos_margin
-        self.distance = check_distance(distance, DISTANCES)
-        self.normalize = normalize
-        self.reduction = check_reduction(reduction)
+    labels_required = False     # pml: labels or indices_tuple
 
-    def forward(self, embeddings, labels, indices_tuple=None):
-        labels = check_batch(embeddings, labels)
-        a1, p, neg = positives_and_negative_mask(indices_tuple, labels)
-        D = distance_matrix(embeddings, self.distance, self.normalize)
-        terms = lifted_structure_loss(D, (a1, p), neg, self.margin,
-                                      self.pos_margin)
-        return reduce_terms(terms, self.reduction, embeddings)
+    def __init__(self, neg_margin: float = 1.0, pos_margin: float = 0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.neg_margin, self.pos_margin = neg_margin, pos_margin
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb,
+                     ref_labels):
+        a1, p, neg = positives_and_negative_mask(indices_tuple, labels,
+                                                 ref_labels)
+        sign = orientation(self.distance, "distance")
+        D = sign * self.distance(embeddings, ref_emb)           # (B, R)
+        terms = lifted_structure_loss(D, (a1, p), neg,
+                                      sign * self.neg_margin,
+                                      sign * self.pos_margin,
+                                      both_ends=ref_emb is None)
+        return self.reducer(terms, embeddings)
+
+    def extra_repr(self) -> str:
+        return (f"neg_margin={self.neg_margin}, pos_margin="
+                f"{self.pos_margin}, " + super().extra_repr())

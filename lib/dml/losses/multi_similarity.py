@@ -20,9 +20,10 @@ from __future__ import annotations
 import torch
 
 from .._arrays import to_device_of
-from ._distance import SIMILARITIES, check_distance, similarity_matrix
-from ._reduce import check_reduction, masked_logsumexp, reduce_terms
-from ._tuples import as_pairs, check_batch, indices_to_masks, pair_masks
+from ..distances import CosineSimilarity
+from ._base import BaseMetricLoss, pair_masks_of
+from ._distance import orientation
+from ._reduce import masked_logsumexp
 
 __all__ = ["multi_similarity_loss", "MultiSimilarityLoss"]
 
@@ -67,11 +68,13 @@ def multi_similarity_loss(S, pos_mask, neg_mask, alpha: float = 2.0,
     return pos / alpha + neg / beta                      # (B,)
 
 
-class MultiSimilarityLoss(torch.nn.Module):
+class MultiSimilarityLoss(BaseMetricLoss):
     r"""Multi-similarity loss over a batch, a module.
 
-    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`; the formula is
-    that of :func:`multi_similarity_loss`, averaged over the anchors:
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`; Wang et al.
+    (2019), the formula of :func:`multi_similarity_loss`, averaged over the
+    anchors, with pytorch-metric-learning 2.9's ``MultiSimilarityLoss``
+    defaults (alpha 2, beta 50, base 0.5, ``CosineSimilarity()``):
 
     .. math::
 
@@ -80,38 +83,41 @@ class MultiSimilarityLoss(torch.nn.Module):
     Parameters
     ----------
     alpha, beta, base : float
-        alpha, beta and lambda of the equation (pml's defaults).
-    distance : {"cosine", "dot", "euclidean", "sqeuclidean"}
-        The similarity (larger = closer); distances enter as S = -d, so
-        lambda is then a negative distance (pml instead flips the signs:
-        its ``base`` with a distance equals our ``-base``).
-    reduction : {"mean", "mean_nonzero", "sum", "none"}
-        Over the B anchors. Default "mean", as pml.
+        alpha, beta and lambda of the equation.
+    distance : None, str or dml.distances object
+        Default ``CosineSimilarity()``. A distance d enters as S = -d with
+        lambda = -base: pml's ``distance.margin`` rule, so ``base`` means
+        what it means in pml (a distance there).
+    reducer, reduction
+        Over the B anchors. Default ``MeanReducer()`` / "mean", as pml.
 
     Notes
     -----
     With a miner's pairs, P_i and N_i are the listed pairs with anchor i
-    (a pair listed twice counts once, as in pml).
+    (a pair listed twice counts once, as in pml). With ``ref_emb`` they
+    are taken from the reference set.
     """
 
-    def __init__(self, alpha: float = 2.0, beta: float = 50.0,
-                 base: float = 0.5, *, distance: str = "cosine",
-                 reduction: str = "mean"):
-        super().__init__()
-        self.alpha, self.beta, self.base = alpha, beta, base
-        self.distance = check_distance(distance, SIMILARITIES)
-        self.reduction = check_reduction(reduction)
+    default_distance = CosineSimilarity
+    labels_required = False     # pml: labels or indices_tuple
 
-    def forward(self, embeddings, labels, indices_tuple=None):
-        labels = check_batch(embeddings, labels)
-        if indices_tuple is None:
-            pos, neg = pair_masks(labels)                # (B, B) each
-        else:
-            pos, neg = indices_to_masks(*as_pairs(indices_tuple, labels),
-                                        len(labels))
-        S = similarity_matrix(embeddings, self.distance)  # (B, B)
+    def __init__(self, alpha: float = 2.0, beta: float = 50.0,
+                 base: float = 0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha, self.beta, self.base = alpha, beta, base
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb,
+                     ref_labels):
+        sign = orientation(self.distance, "similarity")
+        S = sign * self.distance(embeddings, ref_emb)           # (B, R)
+        pos, neg = pair_masks_of(indices_tuple, labels, ref_labels,
+                                 S.shape[1])                   # (B, R)
+        if not bool((pos | neg).any()):                # no pair: zero
+            return self.reducer(S.new_zeros(0), embeddings)
         terms = multi_similarity_loss(S, pos, neg, self.alpha, self.beta,
-                                      self.base)
-        if not bool((pos | neg).any()):
-            terms = terms[:0]                          # no pair: zero
-        return reduce_terms(terms, self.reduction, embeddings)
+                                      sign * self.base)
+        return self.reducer(terms, embeddings)
+
+    def extra_repr(self) -> str:
+        return (f"alpha={self.alpha}, beta={self.beta}, base={self.base}, "
+                + super().extra_repr())

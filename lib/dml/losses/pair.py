@@ -16,7 +16,7 @@ Three variants are in use, chosen here by ``form``:
 * ``"margin_on_d2"``  y [d^2 - m_pos]_+ + (1 - y) [m - d^2]_+  (the margin
   is on the squared distance; Chen & Verma's Eq. 3 as printed)
 * ``"linear"``        y [d - m_pos]_+ + (1 - y) [m - d]_+      (pytorch-
-  metric-learning's ``ContrastiveLoss``)
+  metric-learning's ``ContrastiveLoss``, the class's default)
 
 m_pos (``pos_margin``) is 0 in the paper: similar pairs closer than m_pos
 are not pulled further.
@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from .._arrays import check_choice, like_input, to_tensor
-from ._distance import DISTANCES, check_distance, distance_matrix
-from ._reduce import check_reduction, reduce_terms
-from ._tuples import as_pairs, check_batch
+from ._base import BaseMetricLoss
+from ._distance import orientation
+from ._tuples import as_pairs
 
 __all__ = ["CONTRASTIVE_FORMS", "contrastive_loss", "ContrastiveLoss"]
 
@@ -94,79 +94,92 @@ def contrastive_loss(d, same, margin: float = 1.0, *,
     return like_input(torch.where(same, pull, push), d_in)
 
 
-class ContrastiveLoss(torch.nn.Module):
+class ContrastiveLoss(BaseMetricLoss):
     r"""Contrastive loss over the pairs of a batch, a module.
 
     Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. Hadsell,
-    Chopra & LeCun (2006): with d_ij the distance between embeddings i and
-    j, P the similar and N the dissimilar pairs of the batch, the default
-    form="hadsell" and balance=True give
+    Chopra & LeCun (2006), with pytorch-metric-learning 2.9's
+    ``ContrastiveLoss`` defaults (its arguments, in its order): with d_ij
+    the distance between embeddings i and j (``LpDistance()``: on
+    L2-normalised embeddings), P the similar and N the dissimilar pairs,
 
     .. math::
 
        \begin{aligned}
        \mathcal{L} = {} & \operatorname{mean}_{(i, j) \in P}
-           [d_{ij} - m_{pos}]_+^2 \\
-         & + \operatorname{mean}_{(i, j) \in N} [m - d_{ij}]_+^2,
+           [d_{ij} - m_{pos}]_+ \\
+         & + \operatorname{mean}_{(i, j) \in N} [m_{neg} - d_{ij}]_+,
        \end{aligned}
 
-    each mean taken over the nonzero terms (reduction="mean_nonzero"). The
-    other forms are those of :func:`contrastive_loss`.
+    each mean taken over the nonzero terms (``AvgNonZeroReducer``, pml's
+    default). ``form="hadsell"`` squares both hinges (the paper's form,
+    without its 1/2), ``form="margin_on_d2"`` puts the margins on d^2
+    (:func:`contrastive_loss`).
 
     Parameters
     ----------
-    margin : float
-        m, for dissimilar pairs (pytorch-metric-learning: ``neg_margin``).
     pos_margin : float
-        m_pos, for similar pairs (0 here and in pml).
-    form : {"hadsell", "margin_on_d2", "linear"}
-        Default "hadsell", the squared hinge of the paper; pml computes
-        "linear".
-    distance : {"euclidean", "sqeuclidean", "cosine"}
-        d; "cosine" is 1 - cos (smaller = closer). pml's ``CosineSimilarity``
-        margins map to ours as margin = 1 - neg_margin and
-        pos_margin = 1 - pml's pos_margin.
-    normalize : bool
-        L2-normalise embeddings first. Default False; pml's default
-        distance normalises (``LpDistance(normalize_embeddings=True)``).
+        m_pos, below which similar pairs feel no pull (0, the paper's).
+    neg_margin : float
+        m_neg, the m of :func:`contrastive_loss` (1).
+    form : {"linear", "hadsell", "margin_on_d2"}
+        The variant of each term; "linear" is pml's (dml extra).
     balance : bool
-        True (as pml): reduce the similar-pair terms and the dissimilar-pair
-        terms separately and add the two results, so the many dissimilar
-        pairs of a batch do not drown the few similar ones. False: reduce
-        all pair terms together, the plain mean of the formula.
-    reduction : {"mean_nonzero", "mean", "sum", "none"}
-        "none" returns the terms of the positive pairs, then of the
-        negative pairs.
+        True (pml's ``MultipleReducers``): reduce the similar-pair terms
+        and the dissimilar-pair terms separately and add the two results,
+        so the many dissimilar pairs of a batch do not drown the few
+        similar ones. False: reduce all pair terms together, the plain
+        mean of the formula (dml extra).
+    distance : None, str or dml.distances object
+        Default ``LpDistance()`` (pml's). With a similarity
+        (``CosineSimilarity()``) the margins are similarities, as in pml:
+        similar pairs below m_pos and dissimilar pairs above m_neg pay.
+        ``"euclidean"`` is the distance of the embeddings as given.
+    normalize : bool or None
+        Override the normalisation of the default or of a name
+        (``normalize=False``: the plain Euclidean distance).
+    reducer, reduction
+        Default ``AvgNonZeroReducer()`` / "mean_nonzero"; "none" returns
+        the terms of the positive pairs, then of the negative pairs.
 
     Notes
     -----
-    Call it as ``loss(embeddings, labels, indices_tuple=None)``. Without
-    indices_tuple every ordered pair (i, j), i != j, of the batch is used;
-    with a miner's pairs (a1, p, a2, n) exactly those; with triplets
-    (a, p, n) the pairs (a, p) and (a, n) of each.
+    Call it as ``loss(embeddings, labels, indices_tuple=None, ref_emb=None,
+    ref_labels=None)``. Without indices_tuple every ordered pair (i, j),
+    i != j, of the batch is used (every (i, j) against ``ref_emb``); with
+    a miner's pairs (a1, p, a2, n) exactly those; with triplets (a, p, n)
+    the pairs (a, p) and (a, n) of each. pml returns 0 when every index
+    tensor holds at most one pair; here such a pair counts.
     """
 
-    def __init__(self, margin: float = 1.0, *, pos_margin: float = 0.0,
-                 form: str = "hadsell", distance: str = "euclidean",
-                 normalize: bool = False, balance: bool = True,
-                 reduction: str = "mean_nonzero"):
-        super().__init__()
-        self.margin, self.pos_margin = margin, pos_margin
-        self.form = _check_form(form)
-        self.distance = check_distance(distance, DISTANCES)
-        self.normalize, self.balance = normalize, balance
-        self.reduction = check_reduction(reduction)
+    default_reduction = "mean_nonzero"
+    labels_required = False     # pml: labels or indices_tuple
 
-    def forward(self, embeddings, labels, indices_tuple=None):
-        labels = check_batch(embeddings, labels)
-        a1, p, a2, n = as_pairs(indices_tuple, labels)
-        D = distance_matrix(embeddings, self.distance, self.normalize)
-        kw = dict(margin=self.margin, pos_margin=self.pos_margin,
-                  form=self.form)
+    def __init__(self, pos_margin: float = 0.0, neg_margin: float = 1.0, *,
+                 form: str = "linear", balance: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.pos_margin, self.neg_margin = pos_margin, neg_margin
+        self.form = _check_form(form)
+        if self.form == "margin_on_d2" and self.distance.is_inverted:
+            raise ValueError("form='margin_on_d2' squares a distance; it "
+                             "needs a distance, not a similarity such as "
+                             f"{type(self.distance).__name__}.")
+        self.balance = balance
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb,
+                     ref_labels):
+        a1, p, a2, n = as_pairs(indices_tuple, labels, ref_labels)
+        sign = orientation(self.distance, "distance")
+        D = sign * self.distance(embeddings, ref_emb)           # (B, R)
+        kw = dict(margin=sign * self.neg_margin,
+                  pos_margin=sign * self.pos_margin, form=self.form)
         pos = contrastive_loss(D[a1, p], torch.ones_like(a1), **kw)  # (P,)
         neg = contrastive_loss(D[a2, n], torch.zeros_like(a2), **kw)  # (N,)
         if self.reduction == "none" or not self.balance:
-            return reduce_terms(torch.cat([pos, neg]), self.reduction,
-                                embeddings)
-        return (reduce_terms(pos, self.reduction, embeddings)
-                + reduce_terms(neg, self.reduction, embeddings))
+            return self.reducer(torch.cat([pos, neg]), embeddings)
+        return self.reducer(pos, embeddings) + self.reducer(neg, embeddings)
+
+    def extra_repr(self) -> str:
+        return (f"pos_margin={self.pos_margin}, neg_margin="
+                f"{self.neg_margin}, form={self.form!r}, "
+                f"balance={self.balance}, " + super().extra_repr())

@@ -19,15 +19,17 @@ from __future__ import annotations
 import torch
 
 from .._arrays import check_positive_int, to_device_of
-from ..distances import cosine_matrix
-from ._reduce import check_reduction, masked_logsumexp
-from ._tuples import as_pairs, check_batch
+from ..distances import CosineSimilarity
+from ._base import BaseMetricLoss
+from ._distance import orientation
+from ._reduce import masked_logsumexp, zero_loss
+from .margin_softmax import miner_weights
 
 __all__ = ["proxy_anchor_terms", "proxy_anchor_loss", "ProxyAnchorLoss"]
 
 
 def proxy_anchor_terms(cos, labels, margin: float = 0.1,
-                       alpha: float = 32.0, sample_mask=None):
+                       alpha: float = 32.0, log_weights=None):
     """Per-proxy positive and negative terms of the proxy-anchor loss.
 
     Parameters
@@ -35,7 +37,10 @@ def proxy_anchor_terms(cos, labels, margin: float = 0.1,
     cos : (B, C) tensor, s(x_b, w_c), cosine of samples to proxies.
     labels : (B,) int64 tensor with values in 0..C-1.
     margin, alpha : float, delta and alpha of the equation.
-    sample_mask : (B,) bool tensor, optional; samples that take part.
+    log_weights : (B,) tensor, optional; added to every exponent of
+        sample b, i.e. E_xc is multiplied by exp(log_weights[b])
+        (pytorch-metric-learning's miner weights: w_b - 1, with w_b the
+        sample's count in the miner's output over the largest count).
 
     Returns
     -------
@@ -43,15 +48,14 @@ def proxy_anchor_terms(cos, labels, margin: float = 0.1,
     """
     C = cos.shape[1]
     labels = to_device_of(labels, cos, "labels", dtype=torch.int64)
-    is_pos = labels[:, None] == torch.arange(C, device=cos.device)  # (B, C)
-    if sample_mask is not None:
-        keep = to_device_of(sample_mask, cos, "sample_mask",
-                            dtype=torch.bool)[:, None]      # (B, 1)
-        pos_mask, neg_mask = is_pos & keep, ~is_pos & keep
-    else:
-        pos_mask, neg_mask = is_pos, ~is_pos
-    pos = masked_logsumexp(-alpha * (cos - margin), pos_mask, 0, True)
-    neg = masked_logsumexp(alpha * (cos + margin), neg_mask, 0, True)
+    pos_mask = labels[:, None] == torch.arange(C, device=cos.device)  # (B, C)
+    neg_mask = ~pos_mask
+    z_pos, z_neg = -alpha * (cos - margin), alpha * (cos + margin)
+    if log_weights is not None:
+        w = to_device_of(log_weights, cos, "log_weights")[:, None]  # (B, 1)
+        z_pos, z_neg = z_pos + w, z_neg + w
+    pos = masked_logsumexp(z_pos, pos_mask, 0, True)
+    neg = masked_logsumexp(z_neg, neg_mask, 0, True)
     return pos, neg, pos_mask.any(0)
 
 
@@ -90,20 +94,22 @@ def proxy_anchor_loss(cos, labels, margin: float = 0.1, alpha: float = 32.0):
     return pos.sum() / has_pos.sum().clamp_min(1) + neg.mean()
 
 
-class ProxyAnchorLoss(torch.nn.Module):
+class ProxyAnchorLoss(BaseMetricLoss):
     r"""Proxy-anchor loss with learnable proxies, a module.
 
-    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`; the formula is
-    that of :func:`proxy_anchor_loss`, with the proxies w_c the rows of
-    ``proxies``:
+    Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`; Kim et al.
+    (2020), the formula of :func:`proxy_anchor_loss`, with the proxies w_c
+    the rows of ``proxies`` and pytorch-metric-learning 2.9's
+    ``ProxyAnchorLoss`` defaults (margin 0.1, alpha 32,
+    ``CosineSimilarity()``, proxies kaiming-normal with fan_out):
 
     .. math::
 
        s(x_b, w_c) = \frac{x_b \cdot w_c}
                           {\lVert x_b \rVert\, \lVert w_c \rVert}.
 
-    Call it as ``loss(embeddings, labels,
-    indices_tuple=None)``; labels must be 0..C-1.
+    Call it as ``loss(embeddings, labels, indices_tuple=None)``; labels
+    must be 0..C-1; no ``ref_emb`` (as pml).
 
     Parameters
     ----------
@@ -115,9 +121,13 @@ class ProxyAnchorLoss(torch.nn.Module):
         delta (0.1).
     alpha : float
         alpha (32).
-    reduction : {"mean", "sum", "none"}
-        "mean" is the paper's (and pml's) 1/#P^+ and 1/#P averages;
-        "sum" adds all proxy terms; "none" returns pos + neg per proxy.
+    distance : None, str or dml.distances object
+        Default ``CosineSimilarity()``; a distance d enters as s = -d with
+        the margin negated (pml's ``distance.margin`` rule).
+    reducer, reduction : {"mean", "sum", "none"}
+        "mean" is the paper's (and pml's ``DivisorReducer``) 1/#P^+ and
+        1/#P averages; "sum" adds all proxy terms; "none" returns
+        pos + neg per proxy.
 
     Attributes
     ----------
@@ -127,39 +137,60 @@ class ProxyAnchorLoss(torch.nn.Module):
 
     Notes
     -----
-    With a miner's output only the samples that occur in it take part
-    (pml instead lowers the others' exponents by 1).
+    With a miner's output each sample's exponents get log-weight w_b - 1,
+    w_b its count in the output over the largest count (pml's rule: a
+    sample the miner did not pick still counts, scaled by 1/e).
     """
 
+    default_distance = CosineSimilarity
+    reductions = ("mean", "sum", "none")
+
     def __init__(self, num_classes: int, embedding_size: int,
-                 margin: float = 0.1, alpha: float = 32.0, *,
-                 reduction: str = "mean"):
-        super().__init__()
+                 margin: float = 0.1, alpha: float = 32.0, **kwargs):
+        super().__init__(**kwargs)
         self.num_classes = check_positive_int(num_classes, "num_classes")
         size = check_positive_int(embedding_size, "embedding_size")
         self.proxies = torch.nn.Parameter(torch.empty(num_classes, size))
         torch.nn.init.kaiming_normal_(self.proxies, mode="fan_out")
         self.margin, self.alpha = margin, alpha
-        self.reduction = check_reduction(reduction, ("mean", "sum", "none"))
 
-    def forward(self, embeddings, labels, indices_tuple=None):
-        labels = check_batch(embeddings, labels)
-        if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
-            raise ValueError("labels must lie in 0..num_classes-1 = 0.."
-                             f"{self.num_classes - 1}; got values in "
-                             f"{int(labels.min())}..{int(labels.max())}.")
-        mask = None
-        if indices_tuple is not None:
-            mask = torch.zeros(len(labels), dtype=torch.bool,
-                               device=labels.device)
-            for idx in as_pairs(indices_tuple, labels):
-                mask[idx] = True
-        W = self.proxies.to(embeddings.dtype)
-        cos = cosine_matrix(embeddings, W)               # (B, C)
-        pos, neg, has_pos = proxy_anchor_terms(cos, labels, self.margin,
-                                               self.alpha, mask)
+    def get_logits(self, embeddings):
+        """(B, C) values of the distance between embeddings and proxies
+        (the cosines by default), as pml's ``get_logits``."""
+        return self.distance(embeddings,
+                             self.proxies.to(embeddings.dtype))  # (B, C)
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb,
+                     ref_labels):
+        if ref_emb is not None:
+            raise ValueError("ProxyAnchorLoss does not take ref_emb (nor "
+                             "does pytorch-metric-learning's).")
+        _check_class_labels(labels, self.num_classes)
+        if len(labels) == 0:                           # an empty batch
+            return zero_loss(embeddings)
+        w = miner_weights(indices_tuple, len(labels), embeddings)  # (B,)
+        log_w = None if w is None else w - 1
+        sign = orientation(self.distance, "similarity")
+        cos = sign * self.get_logits(embeddings)                # (B, C)
+        pos, neg, has_pos = proxy_anchor_terms(cos, labels,
+                                               sign * self.margin,
+                                               self.alpha, log_w)
         if self.reduction == "none":
             return pos + neg
         if self.reduction == "sum":
             return pos.sum() + neg.sum()
         return pos.sum() / has_pos.sum().clamp_min(1) + neg.mean()
+
+    def extra_repr(self) -> str:
+        return (f"num_classes={self.num_classes}, margin={self.margin}, "
+                f"alpha={self.alpha}, " + super().extra_repr())
+
+
+def _check_class_labels(labels, num_classes: int):
+    """Require labels in 0..num_classes-1 (one host synchronisation)."""
+    if len(labels) == 0:
+        return
+    lo, hi = (int(v) for v in torch.aminmax(labels))
+    if lo < 0 or hi >= num_classes:
+        raise ValueError("labels must lie in 0..num_classes-1 = 0.."
+                         f"{num_classes - 1}; got values in {lo}..{hi}.")

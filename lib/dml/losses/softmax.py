@@ -24,9 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from .._arrays import like_input, to_device_of, to_tensor
-from ._distance import SIMILARITIES, check_distance, similarity_matrix
-from ._reduce import check_reduction, masked_logsumexp, reduce_terms
-from ._tuples import as_pairs, check_batch, positives_and_negative_mask
+from ..distances import CosineSimilarity, DotProductSimilarity
+from ._base import BaseMetricLoss
+from ._distance import orientation
+from ._reduce import masked_logsumexp
+from ._tuples import as_pairs, positives_and_negative_mask
 
 __all__ = ["info_nce_loss", "npairs_loss", "NTXentLoss", "NPairsLoss"]
 
@@ -130,12 +132,14 @@ def npairs_loss(anchor, positive, negatives=None):
     return like_input(loss[0] if single else loss, reference)
 
 
-class NTXentLoss(torch.nn.Module):
+class NTXentLoss(BaseMetricLoss):
     r"""NT-Xent / InfoNCE over the B x B similarity matrix of a batch.
 
     Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. Chen et al.
-    (2020, SimCLR): for each positive pair (a, p), with N(a) the negatives
-    of a and temperature tau,
+    (2020, SimCLR), with pytorch-metric-learning 2.9's ``NTXentLoss``
+    defaults (temperature 0.07, ``CosineSimilarity()``, mean over the
+    positive pairs): for each positive pair (a, p), with N(a) the
+    negatives of a and temperature tau,
 
     .. math::
 
@@ -145,45 +149,50 @@ class NTXentLoss(torch.nn.Module):
     log sum_n exp(s_an / tau) is computed once per anchor, so memory is
     O(B^2); pytorch-metric-learning expands a (positive pairs x negative
     pairs) matrix instead, O(B^4) entries: tens of GiB at B = 1024.
-    Values equal pml's ``NTXentLoss`` (same default temperature, cosine
-    similarity, mean over positive pairs).
 
     Parameters
     ----------
     temperature : float
         tau.
-    distance : {"cosine", "dot", "euclidean", "sqeuclidean"}
-        The similarity s (larger = closer); distances enter as s = -d.
-    reduction : {"mean", "mean_nonzero", "sum", "none"}
-        Over positive pairs. Default "mean", as pml.
+    distance : None, str or dml.distances object
+        Default ``CosineSimilarity()``; a distance d enters as s = -d.
+    reducer, reduction
+        Over positive pairs. Default ``MeanReducer()`` / "mean", as pml.
 
     Notes
     -----
     With a miner's pairs, the terms are those of the listed positive pairs,
     and N(a) is the set of listed negative pairs with anchor a (a pair
-    listed twice counts once; pml would count it twice).
+    listed twice counts once; pml would count it twice). With ``ref_emb``
+    the positives and negatives of a come from the reference set.
     """
 
-    def __init__(self, temperature: float = 0.07, *,
-                 distance: str = "cosine", reduction: str = "mean"):
-        super().__init__()
+    default_distance = CosineSimilarity
+    labels_required = False     # pml: labels or indices_tuple
+
+    def __init__(self, temperature: float = 0.07, **kwargs):
+        super().__init__(**kwargs)
         if temperature <= 0:
             raise ValueError("temperature must be > 0, got "
                              f"{temperature}.")
         self.temperature = temperature
-        self.distance = check_distance(distance, SIMILARITIES)
-        self.reduction = check_reduction(reduction)
 
-    def forward(self, embeddings, labels, indices_tuple=None):
-        labels = check_batch(embeddings, labels)
-        a1, p, neg = positives_and_negative_mask(indices_tuple, labels)
-        Z = similarity_matrix(embeddings, self.distance) / self.temperature
-        lse_neg = masked_logsumexp(Z, neg, dim=1)        # (B,)
-        terms = _softmax_terms(Z[a1, p], lse_neg[a1])   # (P,)
-        return reduce_terms(terms, self.reduction, embeddings)
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb,
+                     ref_labels):
+        a1, p, neg = positives_and_negative_mask(indices_tuple, labels,
+                                                 ref_labels)
+        sign = orientation(self.distance, "similarity")
+        S = self.distance(embeddings, ref_emb)                  # (B, R)
+        Z = S * (sign / self.temperature)                       # (B, R)
+        lse_neg = masked_logsumexp(Z, neg, dim=1)               # (B,)
+        terms = _softmax_terms(Z[a1, p], lse_neg[a1])           # (P,)
+        return self.reducer(terms, embeddings)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, " + super().extra_repr()
 
 
-class NPairsLoss(torch.nn.Module):
+class NPairsLoss(BaseMetricLoss):
     r"""Multi-class N-pair loss (Sohn, 2016) on a labelled batch.
 
     Taught in :doc:`chapter 3 </book/chapters/03_deep_losses>`. From the
@@ -196,37 +205,37 @@ class NPairsLoss(torch.nn.Module):
 
        \ell_c = -\log \frac{e^{s(a_c, p_c)}}{\sum_{c'} e^{s(a_c, p_{c'})}}.
 
-    As in pytorch-metric-learning's ``NPairsLoss``: mean over classes, a
-    miner's negative pairs are ignored, and Sohn's L2 penalty on the
-    embeddings is left to the user (add lambda *
-    embeddings.pow(2).sum(1).mean()). Default differs: pml's
-    ``DotProductSimilarity`` normalises the embeddings, so pml's default
-    equals our ``distance="cosine"``; our default is Sohn's raw dot
-    product (pml with ``normalize_embeddings=False``).
+    As in pytorch-metric-learning 2.9's ``NPairsLoss``: mean over classes,
+    a miner's negative pairs are ignored, no ``ref_emb``, and Sohn's L2
+    penalty on the embeddings is left to the user (add lambda *
+    embeddings.pow(2).sum(1).mean()). The default similarity is pml's
+    ``DotProductSimilarity()``, which normalises the embeddings (so it is
+    the cosine); Sohn's raw dot product is ``distance="dot"``
+    (``DotProductSimilarity(normalize_embeddings=False)``).
 
     Parameters
     ----------
-    distance : {"dot", "cosine", "euclidean", "sqeuclidean"}
-        The similarity s (larger = closer).
-    reduction : {"mean", "mean_nonzero", "sum", "none"}
-        Over classes. Default "mean", as pml.
+    distance : None, str or dml.distances object
+        The similarity s; a distance d enters as s = -d.
+    reducer, reduction
+        Over classes. Default ``MeanReducer()`` / "mean", as pml.
     """
 
-    def __init__(self, *, distance: str = "dot", reduction: str = "mean"):
-        super().__init__()
-        self.distance = check_distance(distance, SIMILARITIES)
-        self.reduction = check_reduction(reduction)
+    default_distance = DotProductSimilarity
 
-    def forward(self, embeddings, labels, indices_tuple=None):
-        labels = check_batch(embeddings, labels)
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb,
+                     ref_labels):
+        if ref_emb is not None:
+            raise ValueError("NPairsLoss does not take ref_emb (nor does "
+                             "pytorch-metric-learning's).")
         a1, p = as_pairs(indices_tuple, labels)[:2]
         classes, which = torch.unique(labels[a1], return_inverse=True)
         order = torch.arange(len(a1), device=a1.device)
         first = torch.full((len(classes),), len(a1), device=a1.device)
         first = first.scatter_reduce(0, which, order, "amin")  # (C,)
         a, p = a1[first], p[first]
-        S = similarity_matrix(embeddings, self.distance)    # (B, B)
-        logits = S[a][:, p]                                  # (C, C)
+        sign = orientation(self.distance, "similarity")
+        logits = sign * self.distance(embeddings[a], embeddings[p])  # (C, C)
         target = torch.arange(len(a), device=a.device)
         terms = F.cross_entropy(logits, target, reduction="none")
-        return reduce_terms(terms, self.reduction, embeddings)
+        return self.reducer(terms, embeddings)

@@ -236,7 +236,8 @@ def weak_contrastive_loss(embeddings, labels, P, margin: float = 1.0,
     by a typo). All pairs of the batch, or a miner's, are averaged
     together.
     """
-    contrastive = ContrastiveLoss(margin, form="hadsell", balance=False,
+    contrastive = ContrastiveLoss(neg_margin=margin, form="hadsell",
+                                  balance=False, distance="euclidean",
                                   reduction="mean")
     return (contrastive(embeddings, labels, indices_tuple)
             + alpha * locality_penalty(P, embeddings, kernel))

@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 
 from .._arrays import check_choice
-from ._base import (Miner, auto_chunk, check_margin, dissimilarity_matrix,
-                    label_masks)
+from ..distances import LpDistance
+from ._base import Miner, auto_chunk, check_margin, label_masks
 
 __all__ = ["AllPairsMiner", "AllTripletsMiner", "BatchAllMiner",
            "TripletMarginMiner", "TRIPLET_MARGIN_TYPES"]
@@ -23,9 +23,14 @@ __all__ = ["AllPairsMiner", "AllTripletsMiner", "BatchAllMiner",
 TRIPLET_MARGIN_TYPES = ("all", "hard", "semihard", "easy")
 
 
-def all_pairs_indices(labels: torch.Tensor):
-    """(a1, p, a2, n): every positive pair (a1 != p) and negative pair."""
-    pos, neg = label_masks(labels)
+def all_pairs_indices(labels: torch.Tensor,
+                      ref_labels: torch.Tensor | None = None):
+    """(a1, p, a2, n): every positive pair (a1 != p) and negative pair.
+
+    With ``ref_labels`` p and n index the reference set and every pair
+    with equal labels is positive (no self pair to exclude).
+    """
+    pos, neg = label_masks(labels, ref_labels)
     a1, p = pos.nonzero(as_tuple=True)
     a2, n = neg.nonzero(as_tuple=True)
     return a1, p, a2, n
@@ -40,8 +45,7 @@ def chunked_triplets(pos, neg, keep=None, D=None, chunk_size=None):
     block (None keeps every valid triplet). Work is O(n_pos_pairs * B),
     not B^3, and memory beyond the output O(c * B).
     """
-    B = pos.shape[0]
-    chunk = auto_chunk(B, chunk_size, budget=2 ** 24)
+    chunk = auto_chunk(pos.shape[1], chunk_size, budget=2 ** 24)
     a_all, p_all = pos.nonzero(as_tuple=True)           # (P,), row-major
     out = []
     for start in range(0, len(a_all), chunk):      # loop over pair chunks
@@ -74,8 +78,8 @@ class AllPairsMiner(Miner):
     embeddings are only used for their batch size and device.
     """
 
-    def mine(self, E, labels):
-        return all_pairs_indices(labels)
+    def mine(self, E, labels, R=None, ref_labels=None):
+        return all_pairs_indices(labels, ref_labels)
 
 
 class AllTripletsMiner(Miner):
@@ -102,8 +106,8 @@ class AllTripletsMiner(Miner):
         self.chunk_size = (None if chunk_size is None
                            else auto_chunk(1, chunk_size))
 
-    def mine(self, E, labels):
-        pos, neg = label_masks(labels)
+    def mine(self, E, labels, R=None, ref_labels=None):
+        pos, neg = label_masks(labels, ref_labels)
         return chunked_triplets(pos, neg, chunk_size=self.chunk_size)
 
 
@@ -130,12 +134,12 @@ class BatchAllMiner(Miner):
         self.chunk_size = (None if chunk_size is None
                            else auto_chunk(1, chunk_size))
 
-    def mine(self, E, labels):
-        pos, neg = label_masks(labels)
+    def mine(self, E, labels, R=None, ref_labels=None):
+        pos, neg = label_masks(labels, ref_labels)
         if self.margin is None:
             return chunked_triplets(pos, neg, chunk_size=self.chunk_size)
         m = self.margin
-        D = dissimilarity_matrix(E, self.distance)              # (B, B)
+        D = self.dissimilarity(E, R)                            # (B, R)
         return chunked_triplets(pos, neg, lambda ap, an: an < ap + m, D,
                                 self.chunk_size)
 
@@ -151,7 +155,7 @@ class TripletMarginMiner(Miner):
 
        \begin{aligned}
        \text{"all":} \quad & \delta \le m, \\
-       \text{"hard":} \quad & \delta \le 0, \\
+       \text{"hard":} \quad & \delta \le \min(0, m), \\
        \text{"semihard":} \quad & 0 < \delta \le m, \\
        \text{"easy":} \quad & \delta > m.
        \end{aligned}
@@ -166,18 +170,22 @@ class TripletMarginMiner(Miner):
 
     The boundaries (ties) follow pytorch-metric-learning 2.x, not
     :func:`dml.miners.classify_triplets`; they differ only on exact ties.
-    Departure from pytorch-metric-learning: its default distance
-    L2-normalises the embeddings first; this miner uses the embeddings as
-    given (normalise them in the model, or use ``distance="cosine"``).
+    Defaults are those of pytorch-metric-learning 2.9's
+    ``TripletMarginMiner``: margin 0.2, "all", and its default distance
+    ``LpDistance()``, the Euclidean distance between the L2-normalised
+    embeddings (``distance=None``). ``distance="euclidean"`` uses the
+    embeddings as given. A negative margin is allowed, as in pml ("all"
+    then keeps only triplets with delta <= m < 0). Called as
+    ``miner(embeddings, labels, ref_emb, ref_labels)``; with a reference
+    set, p and n index it.
     The output is B^3-sized in the worst case; it is generated in chunks of
     positive pairs so that peak memory beyond it is O(chunk_size * B).
     """
 
     def __init__(self, margin: float = 0.2, type_of_triplets: str = "all",
-                 distance: str = "euclidean",
-                 chunk_size: int | None = None):
-        super().__init__(distance)
-        self.margin = check_margin(margin)
+                 distance=None, chunk_size: int | None = None):
+        super().__init__(LpDistance() if distance is None else distance)
+        self.margin = check_margin(margin, allow_negative=True)
         self.type_of_triplets = check_choice(
             type_of_triplets, "type_of_triplets", TRIPLET_MARGIN_TYPES)
         self.chunk_size = (None if chunk_size is None
@@ -190,14 +198,14 @@ class TripletMarginMiner(Miner):
         if self.type_of_triplets == "all":
             return delta <= m
         if self.type_of_triplets == "hard":
-            return delta <= 0
+            return (delta <= m) & (delta <= 0)
         if self.type_of_triplets == "semihard":
             return (delta > 0) & (delta <= m)
         return delta > m
 
-    def mine(self, E, labels):
-        pos, neg = label_masks(labels)
-        D = dissimilarity_matrix(E, self.distance)              # (B, B)
+    def mine(self, E, labels, R=None, ref_labels=None):
+        pos, neg = label_masks(labels, ref_labels)
+        D = self.dissimilarity(E, R)                            # (B, R)
         return chunked_triplets(pos, neg, self.keep, D, self.chunk_size)
 
     def extra_repr(self) -> str:

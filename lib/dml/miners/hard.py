@@ -12,6 +12,7 @@ import math
 import torch
 
 from .._arrays import BoundedIndices, check_choice
+from ..distances import LpDistance
 from ._base import Miner, check_margin, dissimilarity_matrix, label_masks
 
 __all__ = ["BatchHardMiner", "SemiHardMiner", "HardestNegativeMiner",
@@ -70,12 +71,11 @@ def _semihard_grid(D, D_neg, neg, margin):
     Returns (n_semi, is_semi), both (B, B); only the entries of positive
     pairs mean anything.
     """
-    B = D.shape[0]
-    s, order = torch.sort(D_neg, dim=1, stable=True)          # (B, B)
+    s, order = torch.sort(D_neg, dim=1, stable=True)          # (B, R)
     n_neg = neg.sum(1, keepdim=True)                          # (B, 1)
     j = torch.searchsorted(s, D, right=False)                 # (B, B)
     found = j < n_neg                      # a negative with d_an >= d_ab
-    j = j.clamp_(max=B - 1)
+    j = j.clamp_(max=D.shape[1] - 1)
     is_semi = found & (s.gather(1, j) < D + margin)
     return order.gather(1, j), is_semi
 
@@ -89,13 +89,12 @@ def _semihard_by_sort(D, D_neg, pos, neg, margin):
 
 def _semihard_by_scan(D, D_neg, pos, neg, margin, budget=2 ** 22):
     """Scan each positive pair's row of negatives, in chunks of pairs."""
-    B = D.shape[0]
     a, p = pos.nonzero(as_tuple=True)                         # (P,)
     d_ap = D[a, p]                                            # (P,)
     n_semi = torch.zeros_like(a)
     is_semi = torch.zeros_like(a, dtype=torch.bool)
     big = torch.finfo(D.dtype).max
-    chunk = max(1, budget // B)
+    chunk = max(1, budget // D.shape[1])
     for start in range(0, len(a), chunk):          # loop over pair chunks
         sl = slice(start, start + chunk)
         rows = D_neg[a[sl]]                                   # (c, B)
@@ -166,22 +165,38 @@ class BatchHardMiner(Miner):
        \end{aligned}
 
     giving one triplet per anchor; anchors without a positive or without a
-    negative are skipped. Cosine: d = -cos, so p* is the least similar
-    positive and n* the most similar negative. For "euclidean" the
-    ranking uses d^2 (the same order, without the square root).
-    Returns (a, p, n).
+    negative are skipped. Defaults are those of pytorch-metric-learning
+    2.9's ``BatchHardMiner``: ``distance=None`` is its ``LpDistance()``,
+    the Euclidean distance between L2-normalised embeddings;
+    ``distance="euclidean"`` uses the embeddings as given (and ranks by
+    d^2: the same order, without the square root). For a similarity
+    (``CosineSimilarity()``, ``"cosine"``) d = -s, so p* is the least
+    similar positive and n* the most similar negative. Called as
+    ``miner(embeddings, labels, ref_emb, ref_labels)``; with a reference
+    set, p and n index it. Returns (a, p, n).
     """
 
-    def mine(self, E, labels):
+    def __init__(self, distance=None):
+        super().__init__(LpDistance() if distance is None else distance)
+
+    def mine(self, E, labels, R=None, ref_labels=None):
         # only the order of d matters: rank Euclidean distances by d^2
         distance = "sqeuclidean" if self.distance == "euclidean" \
             else self.distance
-        D = dissimilarity_matrix(E, distance)                   # (B, B)
-        pos, neg = label_masks(labels)
+        D = dissimilarity_matrix(E, distance, R)                # (B, R)
+        pos, neg = label_masks(labels, ref_labels)
         p = D.masked_fill(~pos, float("-inf")).max(1).indices   # (B,)
         n, _, has_neg = hardest_negatives(D, neg)
         a = torch.nonzero(pos.any(1) & has_neg, as_tuple=True)[0]
-        return BoundedIndices((a, p[a], n[a]), len(labels))
+        return _bounded((a, p[a], n[a]), len(labels), R)
+
+
+def _bounded(indices, batch_size, R):
+    """BoundedIndices for the batch's own indices; a plain tuple with a
+    reference set (p and n index it, not the batch)."""
+    if R is None:
+        return BoundedIndices(indices, batch_size)
+    return tuple(indices)
 
 
 class SemiHardMiner(Miner):
@@ -221,16 +236,16 @@ class SemiHardMiner(Miner):
     Returns (a, p, n) with the (a, p) in row-major order.
     """
 
-    def __init__(self, margin: float = 0.2, distance: str = "euclidean",
+    def __init__(self, margin: float = 0.2, distance="euclidean",
                  fallback: str = "hardest", method: str = "auto"):
         super().__init__(distance)
         self.margin = check_margin(margin)
         self.fallback = check_choice(fallback, "fallback", FALLBACKS)
         self.method = check_choice(method, "method", SEMIHARD_METHODS)
 
-    def mine(self, E, labels):
-        D = dissimilarity_matrix(E, self.distance)              # (B, B)
-        pos, neg = label_masks(labels)
+    def mine(self, E, labels, R=None, ref_labels=None):
+        D = self.dissimilarity(E, R)                            # (B, R)
+        pos, neg = label_masks(labels, ref_labels)
         D_neg = _negatives_only(D, neg)            # shared by both searches
         d_an, n_hard = row_argmin(D_neg)        # the hardest, per anchor
         has_neg = d_an < float("inf")
@@ -240,14 +255,14 @@ class SemiHardMiner(Miner):
             keep = is_semi if self.fallback == "skip" else has_neg[a]
             n = torch.where(is_semi, n_semi, n_hard[a])
             i = keep.nonzero(as_tuple=True)[0]   # one sync, not three
-            return BoundedIndices((a[i], p[i], n[i]), len(labels))
+            return _bounded((a[i], p[i], n[i]), len(labels), R)
         # "sort"/"auto": decide on the (B, B) grid, list the pairs once
         n_semi, is_semi = _semihard_grid(D, D_neg, neg, self.margin)
         keep = pos & (is_semi if self.fallback == "skip"
                       else has_neg[:, None])                    # (B, B)
         n = torch.where(is_semi, n_semi, n_hard[:, None])       # (B, B)
         a, p = keep.nonzero(as_tuple=True)     # row-major, as pos.nonzero
-        return BoundedIndices((a, p, n[a, p]), len(labels))
+        return _bounded((a, p, n[a, p]), len(labels), R)
 
     def _method(self, D, pos) -> str:
         """"auto": "sort" on a GPU (no host synchronisation); on the CPU,
@@ -284,19 +299,19 @@ class HardestNegativeMiner(Miner):
     """
 
     def __init__(self, margin: float | None = 0.2,
-                 distance: str = "euclidean"):
+                 distance="euclidean"):
         super().__init__(distance)
         self.margin = check_margin(margin, allow_none=True)
 
-    def mine(self, E, labels):
-        D = dissimilarity_matrix(E, self.distance)              # (B, B)
-        pos, neg = label_masks(labels)
+    def mine(self, E, labels, R=None, ref_labels=None):
+        D = self.dissimilarity(E, R)                            # (B, R)
+        pos, neg = label_masks(labels, ref_labels)
         n, d_an, has_neg = hardest_negatives(D, neg)
         keep = pos & has_neg[:, None]                           # (B, B)
         if self.margin is not None:
             keep &= d_an[:, None] < D + self.margin
         a, p = keep.nonzero(as_tuple=True)
-        return BoundedIndices((a, p, n[a]), len(labels))
+        return _bounded((a, p, n[a]), len(labels), R)
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, distance={self.distance!r}"

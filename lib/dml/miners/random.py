@@ -43,9 +43,10 @@ class RandomTripletMiner(Miner):
 
     Notes
     -----
-    Called as ``miner(embeddings, labels)``, it returns (a, p, n), anchors
-    in increasing order; anchors without a positive or without a negative
-    are skipped.
+    Called as ``miner(embeddings, labels, ref_emb=None, ref_labels=None)``,
+    it returns (a, p, n), anchors in increasing order; anchors without a
+    positive or without a negative are skipped. With a reference set, p
+    and n are drawn from it.
     """
 
     def __init__(self, seed: int | None = 0):
@@ -62,8 +63,8 @@ class RandomTripletMiner(Miner):
             self._generators[key].manual_seed(int(self.seed))
         return self._generators[key]
 
-    def mine(self, E, labels):
-        pos, neg = label_masks(labels)                          # (B, B)
+    def mine(self, E, labels, R=None, ref_labels=None):
+        pos, neg = label_masks(labels, ref_labels)              # (B, R)
         a = torch.nonzero(pos.any(1) & neg.any(1), as_tuple=True)[0]
         gen = self._generator(E.device)
         p = torch.multinomial(pos[a].float(), 1, generator=gen)[:, 0]

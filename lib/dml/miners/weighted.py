@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from ..distances import LpDistance
 from ._base import Miner, label_masks
-from ..distances import euclidean_matrix
 
 __all__ = ["DistanceWeightedMiner", "sphere_distance_log_density"]
 
@@ -40,18 +40,14 @@ def sphere_distance_log_density(d: torch.Tensor, dim: int) -> torch.Tensor:
         n - 3.0, 1.0 - 0.25 * d * d)
 
 
-def _unit_rows(E: torch.Tensor) -> torch.Tensor:
-    return E / E.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-
 class DistanceWeightedMiner(Miner):
     r"""One negative per positive pair (a, p), drawn with weight 1 / q(d_an).
 
     Taught in :doc:`chapter 4 </book/chapters/04_mining>`. Wu, Manmatha,
     Smola & Kraehenbuehl (2017): on the unit sphere in R^n the distance d
     of two uniform points has density q(d) (0 < d < 2), so a negative n of
-    anchor a with d_an < tau is drawn with probability P(n | a), c the
-    cutoff and tau the nonzero-loss cutoff (P = 0 for d_an >= tau):
+    anchor a is drawn with probability P(n | a), c the cutoff and tau the
+    nonzero-loss cutoff (P = 0 where max(d_an, c) >= tau):
 
     .. math::
 
@@ -61,42 +57,63 @@ class DistanceWeightedMiner(Miner):
        \end{aligned}
 
     Like the authors' code (and pytorch-metric-learning) we leave out the
-    paper's cap lambda on the weight and normalise per anchor.
+    paper's cap lambda on the weight and normalise per anchor. Defaults
+    and rules are those of pytorch-metric-learning 2.9's
+    ``DistanceWeightedMiner``: c = 0.5, tau = 1.4, d the Euclidean
+    distance of the L2-normalised embeddings (its only allowed distance,
+    ``LpDistance()``), weight 0 where 1 / q is not finite, and an anchor
+    whose negatives all have weight 0 (all at or beyond tau) gives no
+    triplet.
 
     Parameters
     ----------
     cutoff : float
-        c: distances below it are raised to it before weighting (Wu et
-        al.'s 0.5).
+        c >= 0: distances below it are raised to it before weighting (Wu
+        et al.'s 0.5).
     nonzero_loss_cutoff : float
-        tau: negatives with d_an >= tau get weight 0 (Wu et al.'s 1.4).
+        tau: negatives with max(d_an, c) >= tau get weight 0 (Wu et al.'s
+        1.4). tau <= c leaves no negative: no triplet (as in pml).
     seed : int or None
         Seed of the miner's own ``torch.Generator`` (one per device); a
         fixed seed gives the same draws for the same inputs and device.
-        None seeds it non-deterministically.
+        None seeds it non-deterministically. (pml draws from torch's
+        global generator.)
+    distance : None or LpDistance()
+        Accepted for pml's signature; only the default distance is
+        allowed, as in pml.
 
     Notes
     -----
-    The embeddings are L2-normalised first (the formula holds on the unit
-    sphere; a no-op for normalised embeddings) and d is the Euclidean
-    distance between them. The weights are computed in log space and
-    shifted by each anchor's maximum before exponentiating, so no
-    overflow occurs for large n. An anchor whose negatives are all at or
-    beyond tau draws its negatives uniformly (the authors' fallback).
-    Anchors without a positive or a negative give no triplet.
-    Draws for one anchor are independent (with replacement), one per
-    positive, via ``torch.multinomial`` on a (B, B) weight matrix: O(B^2).
-    Called as ``miner(embeddings, labels)``, it returns (a, p, n) with the
-    (a, p) in row-major order.
+    Departures from pytorch-metric-learning, none of which changes P(n | a):
+    one draw per positive pair (a, p), as in the authors' code (pml draws,
+    per anchor, as many triplets as its class has samples, with random
+    positives); the weights are shifted by each anchor's maximum before
+    exponentiating (pml: by the batch's maximum, which can underflow a
+    whole row for large n); 0 * log 0 counts as 0 in log q
+    (``sphere_distance_log_density``), where pml gets NaN and weight
+    0: this only differs for a negative exactly on the anchor with c = 0
+    and n = 2, or exactly antipodal with n = 3. Anchors without a positive
+    or a negative give no triplet. Draws for one anchor are independent
+    (with replacement) via ``torch.multinomial`` on a (B, R) weight
+    matrix: O(B^2). Called as ``miner(embeddings, labels, ref_emb,
+    ref_labels)``, it returns (a, p, n) with the (a, p) in row-major order;
+    with a reference set, p and n index it.
     """
 
     def __init__(self, cutoff: float = 0.5,
-                 nonzero_loss_cutoff: float = 1.4, seed: int | None = 0):
-        super().__init__("euclidean")
-        if not 0.0 <= float(cutoff) < float(nonzero_loss_cutoff):
-            raise ValueError(f"need 0 <= cutoff < nonzero_loss_cutoff, got "
-                             f"cutoff={cutoff}, nonzero_loss_cutoff="
-                             f"{nonzero_loss_cutoff}.")
+                 nonzero_loss_cutoff: float = 1.4, seed: int | None = 0,
+                 distance=None):
+        d = LpDistance() if distance is None else distance
+        if not (isinstance(d, LpDistance) and d.p == 2 and d.power == 1
+                and d.normalize_embeddings):
+            raise ValueError(
+                "DistanceWeightedMiner needs distance=LpDistance(p=2, "
+                "power=1, normalize_embeddings=True), the default (the "
+                f"weights hold on the unit sphere); got {d!r}.")
+        super().__init__(d)
+        if not 0.0 <= float(cutoff) < float("inf"):
+            raise ValueError(f"cutoff must be a finite number >= 0, got "
+                             f"{cutoff!r}.")
         self.cutoff = float(cutoff)
         self.nonzero_loss_cutoff = float(nonzero_loss_cutoff)
         self.seed = seed
@@ -117,28 +134,25 @@ class DistanceWeightedMiner(Miner):
     def log_weights(self, D: torch.Tensor, neg: torch.Tensor,
                     dim: int) -> torch.Tensor:
         """log P(n | a) up to a per-row constant; -inf where excluded."""
-        d = D.clamp(min=self.cutoff, max=2.0 - 1e-6)          # (B, B)
-        log_w = -sphere_distance_log_density(d, dim)          # (B, B)
+        d = D.clamp(min=self.cutoff)                          # (B, R)
+        log_w = -sphere_distance_log_density(d, dim)          # (B, R)
         # with cutoff = 0 a negative at distance 0 has 1 / q = inf: it gets
         # weight 0, as in pytorch-metric-learning (no inf - inf = NaN)
-        allowed = neg & (D < self.nonzero_loss_cutoff) & log_w.isfinite()
-        none = ~allowed.any(1, keepdim=True)                  # (B, 1)
-        log_w = torch.where(none, torch.zeros_like(log_w), log_w)
-        allowed = allowed | (none & neg)       # uniform fallback rows
+        allowed = neg & (d < self.nonzero_loss_cutoff) & log_w.isfinite()
         return log_w.masked_fill(~allowed, float("-inf"))
 
-    def mine(self, E, labels):
-        U = _unit_rows(E)
-        D = euclidean_matrix(U)                               # (B, B)
-        pos, neg = label_masks(labels)
-        log_w = self.log_weights(D, neg, E.shape[1])          # (B, B)
-        keep_anchor = pos.any(1) & neg.any(1)                 # (B,)
+    def mine(self, E, labels, R=None, ref_labels=None):
+        D = self.dissimilarity(E, R)                          # (B, R)
+        pos, neg = label_masks(labels, ref_labels)
+        log_w = self.log_weights(D, neg, E.shape[1])          # (B, R)
+        has_neg = log_w.amax(1) > float("-inf")               # (B,)
+        keep_anchor = pos.any(1) & has_neg                    # (B,)
         rows = keep_anchor.nonzero(as_tuple=True)[0]
-        n_pos = pos.sum(1)                                    # (B,)
         empty = torch.empty(0, dtype=torch.int64, device=E.device)
         if len(rows) == 0:
             return empty, empty, empty
-        lw = log_w[rows]                                      # (R, B)
+        n_pos = pos.sum(1)                                    # (B,)
+        lw = log_w[rows]                                      # (A, R)
         w = torch.exp(lw - lw.max(1, keepdim=True).values)
         draws = torch.multinomial(w, int(n_pos[rows].max()),
                                   replacement=True,

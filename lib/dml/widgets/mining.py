@@ -33,9 +33,9 @@ class MiningExplorer(Explorer):
         "all triplets": lambda m: None,
         "semi-hard (FaceNet)": lambda m: SemiHardMiner(margin=m,
                                                        fallback="skip"),
-        "batch-hard": lambda m: BatchHardMiner(),
-        "hard only": lambda m: TripletMarginMiner(m, "hard"),
-        "easy only": lambda m: TripletMarginMiner(m, "easy"),
+        "batch-hard": lambda m: BatchHardMiner(distance="euclidean"),
+        "hard only": lambda m: TripletMarginMiner(m, "hard", "euclidean"),
+        "easy only": lambda m: TripletMarginMiner(m, "easy", "euclidean"),
     }
 
     def __init__(self, P: int = 4, K: int = 6, seed: int = 0):
