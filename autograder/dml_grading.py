@@ -13,18 +13,84 @@ on the kernel's path when the autograder runs (``grade.py`` puts
   user functions it calls) has a Python loop or comprehension.
 * :func:`assert_close` compares with a message that names the check but
   not the expected numbers (feedback must not give hidden answers away).
+
+**Records: the verdict is not decided here.** Everything above runs in
+the student's interpreter, which the student controls, so at grading
+none of it is trusted. Each call of :func:`assert_close` also *records*
+the student's value (plain float64 data, never pickle), and
+:func:`own_work` / :func:`assert_no_loops` record which rule a test asks
+for. The grader (``execute.py``, ``verdicts.py``) collects the records
+outside the kernel and compares them, in its own process, with the
+records of the reference run (the source notebook, with ``dml``). In
+the grading sandbox ``dml`` is not importable (a stand-in, ``stub/dml``,
+returns placeholders); there ``expected`` is not computed and nothing is
+compared here. ``expected`` may be a function of no arguments, called
+only where the reference is available. See ``autograder/README.md``.
 """
 from __future__ import annotations
 
+import base64
 import dis
 import functools
+import json
+import os
 import sys
 import types
 
 import numpy as np
 
-__all__ = ["own_work", "assert_no_loops", "assert_close",
-           "assert_inputs_unchanged", "uses_dml"]
+__all__ = ["own_work", "assert_no_loops", "assert_close", "assert_equal",
+           "assert_inputs_unchanged", "uses_dml", "RECORD_MIME"]
+
+RECORD_MIME = "application/x-dml-grading-record+json"
+MAX_RECORD_VALUES = 1 << 20      # float64 values in one record (8 MB)
+_SINK = None        # a list: records go there (in-process tests) instead
+
+
+def reference_available() -> bool:
+    """False in the grading sandbox, where ``dml`` is a stand-in."""
+    try:
+        import dml
+    except ImportError:
+        return False
+    return not getattr(dml, "__grading_stub__", False)
+
+
+def _emit(record: dict) -> None:
+    """Hand a record to the grader: to ``_SINK`` when a test collects
+    them in-process, else as a display message of its own MIME type when
+    the grader asked for records (``DML_GRADING_RECORD=1``)."""
+    if _SINK is not None:
+        _SINK.append(record)
+        return
+    if os.environ.get("DML_GRADING_RECORD") != "1":
+        return
+    from IPython.display import publish_display_data
+    publish_display_data({RECORD_MIME: json.dumps(record)})
+
+
+def encode_value(value) -> dict:
+    """A value as plain data: float64 array, shape and little-endian
+    bytes in base64. Raises AssertionError for anything else."""
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 (a torch tensor with grad...)
+        raise AssertionError(f"not an array of numbers ({exc})") from None
+    if array.dtype.kind == "c":
+        raise AssertionError("complex values where real ones are expected")
+    if array.dtype.kind not in "biuf":
+        raise AssertionError(f"not an array of numbers (dtype "
+                             f"{array.dtype})")
+    if array.size > MAX_RECORD_VALUES:
+        raise AssertionError(f"too large: {array.size} values")
+    data = np.ascontiguousarray(array, dtype="<f8").tobytes()
+    return {"shape": list(array.shape),
+            "data": base64.b64encode(data).decode("ascii")}
+
+
+def _rule(rule: str, func) -> None:
+    _emit({"kind": "rule", "rule": rule,
+           "name": str(getattr(func, "__name__", func))})
 
 _JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
 
@@ -150,6 +216,7 @@ def own_work(func):
         f = own_work(euclidean_distance)
         assert_close(f(a, b), reference(a, b), "random vectors")
     """
+    _rule("own_work", func)
     reason = uses_dml(func)
     assert reason is None, (
         f"{getattr(func, '__name__', func)!s} must be your own code, not "
@@ -163,6 +230,7 @@ def own_work(func):
 
 def assert_no_loops(func):
     """Fail if ``func`` (or a user function it calls) has a Python loop."""
+    _rule("no_loops", func)
     for f in _user_functions(func):
         for code in _code_objects(f.__code__):
             assert not _has_loop(code), (
@@ -171,7 +239,27 @@ def assert_no_loops(func):
 
 
 def assert_close(actual, expected, what: str, rtol=1e-6, atol=1e-8):
-    """Compare arrays; the message names the check, not the answer."""
+    """Compare arrays; the message names the check, not the answer.
+
+    Records ``actual`` (and, where the reference is available,
+    ``expected`` with the tolerances) for the grader. ``expected`` may
+    be a function of no arguments: it is called only where ``dml`` is
+    available, so a hidden test can compute its reference lazily.
+    """
+    what = str(what)
+    try:
+        value = encode_value(actual)
+    except AssertionError as exc:
+        raise AssertionError(f"{what}: {exc}.") from None
+    record = {"kind": "value", "what": what, "actual": value}
+    if not reference_available():
+        _emit(record)
+        return
+    if callable(expected):
+        expected = expected()
+    record.update(expected=encode_value(expected), rtol=float(rtol),
+                  atol=float(atol))
+    _emit(record)
     actual = np.asarray(actual, dtype=float)
     expected = np.asarray(expected, dtype=float)
     assert actual.shape == expected.shape, (
@@ -182,14 +270,24 @@ def assert_close(actual, expected, what: str, rtol=1e-6, atol=1e-8):
     assert ok, f"{what}: wrong values."
 
 
+def assert_equal(actual, expected, what: str):
+    """:func:`assert_close` with no tolerance (indices, counts, labels)."""
+    assert_close(actual, expected, what, rtol=0.0, atol=0.0)
+
+
 def assert_inputs_unchanged(func, *args, **kwargs):
-    """Call ``func`` and fail if it modified any numpy argument in place."""
+    """Call ``func`` and fail if it modified any numpy argument in place.
+
+    Each numpy argument after the call is recorded against its copy from
+    before (so the grader checks it too), labelled "argument i after the
+    call".
+    """
     copies = [np.copy(a) if isinstance(a, np.ndarray) else None
               for a in args]
     result = func(*args, **kwargs)
     for i, (a, c) in enumerate(zip(args, copies)):
         if c is not None:
-            assert np.array_equal(a, c, equal_nan=True), (
-                f"argument {i + 1} was modified in place; work on a copy "
-                "or build new arrays.")
+            assert_close(a, c, f"argument {i + 1} after the call (was it "
+                         "modified in place? work on a copy)", rtol=0.0,
+                         atol=0.0)
     return result

@@ -22,6 +22,16 @@ inside the student's kernel:
   covers raw writes to fd 1 (ipykernel forwards them as stream messages)
   and ``display()``; stdout/stderr of the sandbox itself are discarded.
 
+**Verdicts** (verdicts.py): the hidden tests' records (display messages
+of type ``dml_grading.RECORD_MIME``) are taken out of the outputs and
+kept per cell, outside any cap but their own (``max_records_bytes``).
+With ``reference`` (a folder of reference runs' records, one JSON file
+per notebook), each graded test cell's records are compared with the
+reference's after the notebook has run; a cell that fails gets the
+grader's one-line reason as its first output, an error, so nbgrader
+gives it no points whatever the kernel printed. With ``record_to`` (the
+reference run itself) the records are written there instead.
+
 A cell that kills its kernel (``os._exit``, a segfault, the memory limit,
 a limit above) gets an error in that cell only; a fresh sandbox is
 started, the earlier non-test code cells (set-up and solutions, skipping
@@ -33,15 +43,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 from queue import Empty
 from time import monotonic
 
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, Unicode
+
+import verdicts
 
 TRUNCATED = "\n... output truncated by the grader ({} bytes per {}) ...\n"
 
@@ -54,6 +70,31 @@ def _error(ename: str, text: str) -> NotebookNode:
 class LimitExceeded(DeadKernelError):
     """The grader stopped the sandbox: a cell or the notebook ran over its
     limit. ``str(self)`` says which, for the student."""
+
+
+class QuietKernelManager(AsyncKernelManager):
+    """A kernel outside the sandbox (the reference run, ``--no-sandbox``):
+    over IPC, in a private folder, its stdout and stderr discarded, so
+    nothing of it reaches the instructor's terminal."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+        self._dir = tempfile.mkdtemp(prefix="dmlq-")
+        self.ip = os.path.join(self._dir, "k")
+        self.connection_file = os.path.join(self._dir, "connection.json")
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        kw["stdout"] = kw["stderr"] = subprocess.DEVNULL
+        kw["stdin"] = subprocess.DEVNULL
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    async def _async_cleanup_resources(self, restart: bool = False):
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    cleanup_resources = _async_cleanup_resources
 
 
 class RecoveringExecute(Execute):
@@ -82,12 +123,22 @@ class RecoveringExecute(Execute):
     max_notebook_output = Integer(
         500000, help="Output bytes kept per notebook.").tag(config=True)
     poll_interval = Float(0.1).tag(config=True)
+    reference = Unicode(
+        "", help="Folder of the reference runs' records (<notebook>.json):"
+        " the verdicts are decided from them.").tag(config=True)
+    record_to = Unicode(
+        "", help="Write this run's records here (the reference run)."
+    ).tag(config=True)
+    max_records_bytes = Integer(
+        64 << 20, help="Record bytes kept per notebook.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.sandbox:
             from sandbox import SandboxKernelManager
             self.kernel_manager_class = SandboxKernelManager
+        else:
+            self.kernel_manager_class = QuietKernelManager
 
     def create_kernel_manager(self):
         """The kernel manager, told which notebook it runs (the sandbox
@@ -115,7 +166,72 @@ class RecoveringExecute(Execute):
         self._started = monotonic()
         self._notebook_bytes = 0
         self._dead = False
-        return super().preprocess(nb, resources, km)
+        self._records = {}          # cell index -> [record or reason]
+        self._record_bytes = 0
+        nb, resources = super().preprocess(nb, resources, km)
+        if self.record_to:
+            self._write_records(nb)
+        elif self.reference:
+            self._apply_verdicts(nb, resources)
+        return nb, resources
+
+    # -- records and verdicts (module docstring) ----------------------------
+    def _take_record(self, msg, cell_index) -> bool:
+        """Keep a record message (True), or say it is none (False)."""
+        if msg.get("msg_type") not in ("display_data",
+                                       "update_display_data"):
+            return False
+        data = msg.get("content", {}).get("data", {})
+        if not isinstance(data, dict) or verdicts.RECORD_MIME not in data:
+            return False
+        text = data[verdicts.RECORD_MIME]
+        kept = self._records.setdefault(cell_index, [])
+        self._record_bytes += len(text) if isinstance(text, str) else 0
+        if self._record_bytes > self.max_records_bytes or \
+                len(kept) >= verdicts.MAX_RECORDS_PER_CELL:
+            kept.append("too many results")
+            return True
+        try:
+            kept.append(text if self.record_to else
+                        verdicts.parse_record(text))
+        except (ValueError, TypeError, KeyError) as exc:
+            kept.append(f"malformed result: {exc}"[:200])
+        return True
+
+    def _graded_tests(self, nb):
+        for index, cell in enumerate(nb.cells):
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("grade") and \
+                    not meta.get("solution"):
+                yield index, cell, meta.get("grade_id")
+
+    def _write_records(self, nb) -> None:
+        """The reference run: {grade id: [record JSON, ...], "errors":
+        {grade id: error}} for verdicts.load_reference."""
+        out, errors = {}, {}
+        for index, cell, gid in self._graded_tests(nb):
+            out[gid] = self._records.get(index, [])
+            bad = [o for o in cell.outputs if o.get("output_type") == "error"]
+            if bad:
+                errors[gid] = f"{bad[0].get('ename')}: {bad[0].get('evalue')}"
+        with open(self.record_to, "w") as f:
+            json.dump({"cells": out, "errors": errors}, f)
+
+    def _apply_verdicts(self, nb, resources) -> None:
+        name = (resources or {}).get("metadata", {}).get("name", "")
+        reference = verdicts.load_reference(
+            os.path.join(self.reference, f"{name}.json"))
+        cells = [{"source": c.source, "metadata": c.metadata}
+                 for c in nb.cells if c.cell_type == "code"]
+        for index, cell, gid in self._graded_tests(nb):
+            if gid not in reference:
+                why = "this test has no reference; ask the instructor."
+            else:
+                why = verdicts.cell_verdict(
+                    reference[gid], self._records.get(index, []), cells)
+            if why is not None:
+                cell.outputs.insert(0, _error(
+                    "AssertionError", f"{why} (checked by the grader)"))
 
     def _past_deadline(self) -> bool:
         return monotonic() - self._started > self.deadline
@@ -276,6 +392,8 @@ class RecoveringExecute(Execute):
         return True
 
     def output(self, outs, msg, display_id, cell_index):
+        if self._take_record(msg, cell_index):
+            return None
         self._over_cap = False
         kept = None
         if self._take(msg):
@@ -292,6 +410,9 @@ class RecoveringExecute(Execute):
         return kept
 
     def _update_display_id(self, display_id, msg):
+        data = msg.get("content", {}).get("data", {})
+        if isinstance(data, dict) and verdicts.RECORD_MIME in data:
+            return
         self._over_cap = False
         if self._take(msg):
             super()._update_display_id(display_id, msg)

@@ -282,7 +282,8 @@ def autograde(assignment: str, submissions: Path, course: Path,
 
     Students already graded with the same notebook, source and limits
     are skipped (``regrade`` grades them again). Raises
-    submissions.SubmissionsError or sandbox.SandboxError (one line)
+    submissions.SubmissionsError, sandbox.SandboxError or
+    verdicts.ReferenceError_ (one line)
     before grading anything.
     """
     subfolder.check_folder(submissions)
@@ -292,8 +293,81 @@ def autograde(assignment: str, submissions: Path, course: Path,
         import sandbox as sb
         sb.check_works()
     with grading_env(env):
+        env.update(reference_run(course, assignment, progress))
+    with grading_env(env):
         return _autograde(assignment, submissions, course, csv_path,
                           progress, jobs, shard, regrade, env)
+
+
+def _reference_key(course: Path, assignment: str) -> str:
+    """What the reference records depend on: the source notebooks, the
+    hidden tests' helpers and the dml library."""
+    h = hashlib.sha256()
+    files = sorted((Path(course) / "source" / assignment).glob("*.ipynb"))
+    files += [HERE / "dml_grading.py"]
+    import dml
+    files += sorted(Path(dml.__file__).parent.rglob("*.py"))
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def _reference_cache() -> Path:
+    """Reference runs kept across course folders, by key
+    (``$XDG_CACHE_HOME/dml-grading/references``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or \
+        os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dml-grading" / "references"
+
+
+def reference_run(course: Path, assignment: str,
+                  progress: bool = True) -> dict:
+    """Run each source notebook of ``assignment`` (reference solutions,
+    real dml; trusted, so outside the sandbox) and keep its hidden tests'
+    records in <course>/references/<assignment>/<notebook>.json, the
+    expected values of every verdict (verdicts.py). Reused while the
+    sources, dml_grading.py and dml are unchanged. Returns the variables
+    that point the grading at them. Raises verdicts.ReferenceError_
+    (one line) if the reference fails one of its own tests or a test
+    cell records nothing."""
+    import nbformat
+    import verdicts
+    from execute import RecoveringExecute
+    course = Path(course).resolve()
+    key = _reference_key(course, assignment)
+    folder = course / "references" / assignment
+    stamp = folder / "key"
+    source = course / "source" / assignment
+    cached = _reference_cache() / key
+    if not (stamp.is_file() and stamp.read_text() == key) and \
+            (cached / "key").is_file():
+        if folder.exists():
+            shutil.rmtree(folder)
+        shutil.copytree(cached, folder)
+    if not (stamp.is_file() and stamp.read_text() == key):
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for path in sorted(source.glob("*.ipynb")):
+            if progress:
+                print(f"{assignment}: reference run of {path.name} (the "
+                      "expected values of the hidden tests)", flush=True)
+            nb = nbformat.read(str(path), as_version=4)
+            with grading_env({"DML_GRADING_RECORD": "1"}):
+                RecoveringExecute(
+                    sandbox=False, record_to=str(folder / f"{path.stem}.json"),
+                    cpu_limit=600, setup_cpu_limit=600, deadline=3600,
+                ).preprocess(nb, {"metadata": {"path": str(source),
+                                               "name": path.stem}})
+        for path in sorted(folder.glob("*.json")):
+            verdicts.load_reference(path)      # raises if unusable
+        stamp.write_text(key)
+        with contextlib.suppress(OSError):    # a cache, nothing more
+            tmp = cached.with_name(cached.name + f".{os.getpid()}")
+            shutil.copytree(folder, tmp)
+            os.replace(tmp, cached)
+    return {"DML_GRADING_REFERENCE": str(folder),
+            "DML_GRADING_REFERENCE_KEY": key}
 
 
 def _autograde(assignment, submissions_dir, course, csv_path, progress,
@@ -430,6 +504,7 @@ def main(argv=None) -> int:
 def _main_autograde(parser, args) -> int:
     """``autograde``: instructor mistakes end in one line (exit 2)."""
     import sandbox
+    import verdicts
     if args.assignment not in assignments():
         parser.error(f"unknown assignment {args.assignment!r}; choose one "
                      f"of {', '.join(assignments())}.")
@@ -443,6 +518,8 @@ def _main_autograde(parser, args) -> int:
                   regrade=args.regrade, deadline=args.deadline)
     except (ValueError, sandbox.SandboxError) as exc:
         parser.error(str(exc))
+    except verdicts.ReferenceError_ as exc:
+        parser.error(f"the assignment's reference run: {exc}")
     print(f"grades: {args.csv or Path(args.course) / 'grades.csv'}; "
           f"feedback: {Path(args.course) / 'feedback'}")
     return 0

@@ -49,6 +49,9 @@ c.RecoveringExecute.cpu_limit = float(_env("DML_GRADING_TIMEOUT", "30"))
 c.RecoveringExecute.deadline = float(_env("DML_GRADING_DEADLINE", "900"))
 c.RecoveringExecute.max_cell_output = int(
     _env("DML_GRADING_MAX_OUTPUT", "20000"))
+# Verdicts decided by the grader from the hidden tests' records, against
+# the reference run's (grade.py reference_run; verdicts.py).
+c.RecoveringExecute.reference = _env("DML_GRADING_REFERENCE", "")
 c.SandboxKernelManager.memory_mb = int(_env("DML_GRADING_MEM_MB", "4096"))
 c.SandboxKernelManager.slot = int(_env("DML_GRADING_SLOT", "0"))
 c.Execute.timeout = int(_env("DML_GRADING_TIMEOUT", "30"))

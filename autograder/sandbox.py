@@ -8,9 +8,12 @@ A student's notebook is untrusted code. Its kernel runs under ``bwrap``
   runs as root the kernel's processes belong to an unprivileged host uid
   (``61000 + slot``), so the process limit is enforced (root is exempt
   from RLIMIT_NPROC);
-* a root filesystem that holds only the system (``/usr``), Python, the
-  venv and the ``dml`` package, all read-only; the hidden tests' helpers
-  (``dml_grading.py``) read-only in ``/opt/dml-grading``; a private,
+* a root filesystem that holds only the system (``/usr``), Python and
+  the venv, read-only; not the ``dml`` package, which holds the reference
+  of every graded function: in its place a stand-in (``stub/dml``, see
+  verdicts.py) that hidden tests can import but that computes nothing;
+  the hidden tests' helpers (``dml_grading.py``) and the stand-in
+  read-only in ``/opt/dml-grading``; a private,
   size-capped tmpfs as ``$HOME`` and working directory, holding a copy of
   the submission; no course folder, repository, ``/root`` or host
   ``$HOME``; of ``/etc`` only what Python needs plus a one-user passwd;
@@ -88,13 +91,10 @@ def _real(path) -> str:
 
 
 def readonly_trees() -> list[str]:
-    """Folders the kernel reads: Python, the venv, the ``dml`` package's
-    folder (an editable install points into the repository's lib/)."""
-    import importlib.util
+    """Folders the kernel reads: Python and the venv. Not the ``dml``
+    package (it holds the references): the stand-in ``stub/dml`` is bound
+    in its place (see ``_bound_files``)."""
     trees = [_real(sys.base_prefix), _real(sys.prefix)]
-    spec = importlib.util.find_spec("dml")
-    if spec is not None and spec.submodule_search_locations:
-        trees.append(_real(Path(list(spec.submodule_search_locations)[0])))
     out = []
     for t in sorted(set(trees)):
         if not t.startswith("/usr/") and not any(
@@ -141,6 +141,8 @@ def environment() -> dict:
         "PYTHONPATH": HELPERS, "IPYTHONDIR": f"{HOME}/.ipython",
         "MPLBACKEND": "agg", "MPLCONFIGDIR": f"{HOME}/.matplotlib",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # hidden tests send their records to the grader (dml_grading)
+        "DML_GRADING_RECORD": "1",
         # one thread per kernel: CPU seconds then measure the work, and
         # --jobs N kernels share N cores without oversubscription
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -253,7 +255,9 @@ class SandboxKernelManager(AsyncKernelManager):
     def _bound_files(self) -> dict:
         files = {os.path.join(self._etc, "passwd"): "/etc/passwd",
                  os.path.join(self._etc, "group"): "/etc/group",
-                 str(HERE / "dml_grading.py"): f"{HELPERS}/dml_grading.py"}
+                 str(HERE / "dml_grading.py"): f"{HELPERS}/dml_grading.py",
+                 str(HERE / "stub" / "dml" / "__init__.py"):
+                 f"{HELPERS}/dml/__init__.py"}
         if self.submission:
             files[self.submission] = f"{HOME}/submission.ipynb"
         return files

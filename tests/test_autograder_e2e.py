@@ -123,7 +123,7 @@ def plans(release, source):
             f"{a}: every graded function needs a typical mistake"
         out[a]["mistakes"] = (
             student(release[a], source[a], solved=functions, code=code),
-            failing(joined(source[a]), code))
+            failing(a, code))
     out["ex1_distances"].update({
         "partial": (student(r1, s1, solved=EX1, code={
             "pairwise_sq_euclidean": (

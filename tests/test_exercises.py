@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
+import functools
 import html
 import json
 import re
@@ -200,36 +202,103 @@ def test_no_solution_hidden_test_or_answer_reaches_the_book():
 
 
 # ---------------------------------------------------------------------------
-# the tests themselves, run in-process (no kernel, no nbgrader)
+# the tests themselves, run in-process (no kernel, no nbgrader), with the
+# grader's verdicts: the reference run (real dml) records the expected
+# values; a submission runs with the sandbox's stand-in for dml and its
+# records are compared outside it (autograder/verdicts.py)
 # ---------------------------------------------------------------------------
-def run_cells(nb, replace=None):
+STUB = str(ROOT / "autograder" / "stub")
+
+
+@contextlib.contextmanager
+def sandbox_dml():
+    """``dml`` as in the grading sandbox: the stand-in (stub/dml)."""
+    saved = {k: v for k, v in sys.modules.items()
+             if k == "dml" or k.startswith("dml.")}
+    meta = list(sys.meta_path)
+    for k in saved:
+        del sys.modules[k]
+    sys.path.insert(0, STUB)
+    try:
+        import dml
+        assert getattr(dml, "__grading_stub__", False)
+        yield
+    finally:
+        for k in [k for k in sys.modules
+                  if k == "dml" or k.startswith("dml.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+        sys.meta_path[:] = meta
+        sys.path.remove(STUB)
+
+
+def run_cells(nb, replace=None, reference=False):
     """Execute setup + solution cells (some replaced), then every test
-    cell; return {test cell id: None if it passed, else the error}."""
+    cell; return {test cell id: (error or None, records)}."""
+    import dml_grading
     replace = replace or {}
     ns = {"__name__": "__main__"}
     results = {}
-    for cell in code_cells(nb):
-        meta = nbg(cell)
-        gid = meta.get("grade_id")
-        src = replace.get(gid, cell["source"])
-        try:
-            exec(compile(src, f"<{gid}>", "exec"), ns)
-        except BaseException as exc:  # noqa: BLE001 (SystemExit included)
-            if meta.get("grade"):
-                results[gid] = exc
-            continue
-        if meta.get("grade"):
-            results[gid] = None
+    context = contextlib.nullcontext() if reference else sandbox_dml()
+    with context:
+        for cell in code_cells(nb):
+            meta = nbg(cell)
+            gid = meta.get("grade_id")
+            src = replace.get(gid, cell["source"])
+            dml_grading._SINK = sink = []
+            try:
+                exec(compile(src, f"<{gid}>", "exec"), ns)
+                error = None
+            except BaseException as exc:  # noqa: BLE001 (SystemExit too)
+                error = exc
+            finally:
+                dml_grading._SINK = None
+            if meta.get("grade") and not meta.get("solution"):
+                results[gid] = (error, [json.loads(json.dumps(r))
+                                        for r in sink])
     return results
 
 
-def failing(nb, replace=None):
-    return {k for k, v in run_cells(nb, replace).items() if v is not None}
+@functools.lru_cache(maxsize=None)
+def reference_records(assignment: str) -> dict:
+    """{test cell id: parsed records} of the reference run; every test
+    cell passes there in-process too."""
+    import verdicts
+    out = {}
+    for gid, (error, recs) in run_cells(source_nb(assignment),
+                                        reference=True).items():
+        assert error is None, (gid, error)
+        out[gid] = [verdicts.parse_record(json.dumps(r), trusted=True)
+                    for r in recs]
+    return out
+
+
+def verdicts_of(assignment, replace=None) -> dict:
+    """{test cell id: (grader's reason or None, in-kernel error)} of a
+    submission: the source notebook with ``replace``d solution cells."""
+    import verdicts
+    nb = source_nb(assignment)
+    cells = [dict(c, source=replace.get(nbg(c).get("grade_id"), c["source"])
+                  if replace else c["source"]) for c in code_cells(nb)]
+    ref = reference_records(assignment)
+    out = {}
+    for gid, (error, recs) in run_cells(nb, replace).items():
+        mine = [verdicts.parse_record(json.dumps(r)) for r in recs]
+        out[gid] = (verdicts.cell_verdict(ref[gid], mine, cells), error)
+    return out
+
+
+def failing(nb_or_assignment, replace=None):
+    """Test cells the grader fails, on its own verdict alone (what the
+    kernel raised is not trusted)."""
+    return {k for k, (why, _) in verdicts_of(nb_or_assignment,
+                                               replace).items()
+            if why is not None}
 
 
 @pytest.mark.parametrize("assignment", sorted(REQUIRED))
 def test_reference_solution_passes_every_test_cell(assignment):
-    assert failing(source_nb(assignment)) == set()
+    assert failing(assignment) == set()
 
 
 @pytest.mark.parametrize("assignment", sorted(REQUIRED))
@@ -241,8 +310,8 @@ def test_the_unchanged_student_version_passes_no_test_cell(assignment):
         r"### BEGIN SOLUTION\n.*?### END SOLUTION",
         "raise NotImplementedError()", c["source"], flags=re.S)
         for c in solution_cells(nb)}
-    results = run_cells(nb, blank)
-    assert {k for k, v in results.items() if v is None} == set()
+    assert failing(assignment, blank) == {
+        nbg(c)["grade_id"] for c in grade_cells(nb)}
 
 
 MISTAKES = {
@@ -257,7 +326,7 @@ MISTAKES = {
 def test_a_common_mistake_loses_exactly_the_points_aimed_at_it(key):
     assignment, _ = key
     replace, expected = MISTAKES[key]
-    assert failing(source_nb(assignment), replace) == expected
+    assert failing(assignment, replace) == expected
 
 
 def _cheat(cell_source: str, how: str) -> str:
@@ -286,7 +355,6 @@ def test_a_function_that_reaches_dml_gets_no_points(assignment, how):
         cheat = _cheat(cell["source"], how)
         graded = {nbg(c)["grade_id"] for c in grade_cells(nb)
                   if re.search(rf"\b{name}\(", c["source"])}
-        results = run_cells(nb, {name: cheat})
-        failed = {k for k, v in results.items() if v is not None}
+        results = verdicts_of(assignment, {name: cheat})
+        failed = {k for k, (why, _) in results.items() if why is not None}
         assert graded <= failed, (name, graded - failed)
-        assert all("dml" in str(results[k]) for k in graded)

@@ -12,9 +12,10 @@ several notebooks, a name with a space and a non-ASCII letter).
 
 The network is tested only against listeners this test opens on
 127.0.0.1. Forging a pass from inside the kernel (patching numpy or the
-test helpers, an input transformer, dml behind a default argument) is
-not yet prevented: those tests are strict xfails until the verdicts are
-decided outside the sandbox (autograder/README.md, "Verdicts").
+test helpers, an input transformer, an exception handler that swallows
+failures, dml behind a default argument or a dynamic import, records
+sent by hand) earns nothing: verdicts are decided by the grader from the
+hidden tests' records (autograder/README.md, "Verdicts").
 """
 from __future__ import annotations
 
@@ -212,8 +213,10 @@ def attacks(course: Path, csv_path: Path, secrets: list, port: int,
 
 
 def forgeries() -> dict:
-    """Wrong functions that forge passes from inside the kernel."""
+    """Wrong functions that forge passes from inside the kernel, and
+    ``wrong``: the same functions, honestly handed in (the baseline)."""
     return {
+        "wrong": submission(code=WRONG),
         "forge_allclose": submission(code=WRONG, extra=(
             "np.allclose = lambda *a, **k: True\n"
             "np.isclose = lambda *a, **k: True")),
@@ -236,6 +239,24 @@ def forgeries() -> dict:
             "def blank(lines):\n"
             "    return [] if any('assert' in l for l in lines) else lines\n"
             "get_ipython().input_transformers_post.append(blank)")),
+        "forge_exception_handler": submission(code=WRONG, extra=(
+            "get_ipython().set_custom_exc((BaseException,),\n"
+            "                             lambda *a, **k: None)")),
+        "forge_dynamic_dml": submission(code={**WRONG, "euclidean_distance": (
+            "import importlib\n"
+            "def euclidean_distance(a, b):\n"
+            "    m = importlib.import_module('d' + 'ml.distances')\n"
+            "    return float(m.pairwise_distances(a[None], b[None])[0, 0])"
+        )}),
+        "forge_records": submission(code={**WRONG, "euclidean_distance": (
+            "import json\n"
+            "from IPython.display import publish_display_data\n"
+            "def euclidean_distance(a, b):\n"
+            "    # a record with a plausible label, sent by hand\n"
+            "    publish_display_data({'application/x-dml-grading-record"
+            "+json': json.dumps({'kind': 'value', 'what': 'random vectors',"
+            " 'actual': {'shape': [], 'data': 'AAAAAAAA8D8='}})})\n"
+            "    return 1.0")}),
     }
 
 
@@ -323,6 +344,8 @@ def run(tmp_path_factory):
     secrets = [course / "source" / A / f"{A}.ipynb", course / "gradebook.db",
                course / "submitted" / "blank" / A / f"{A}.ipynb"]
     home = Path(os.path.expanduser("~"))
+    # the library holds the reference of every graded function
+    secrets += [ROOT / "lib" / "dml" / "distances.py"]
     secrets += [p for p in [SOURCE, ROOT / "README.md", home / ".ssh",
                             home / ".bashrc", home / ".profile",
                             Path("/etc/shadow"), Path("/etc/hostname")]
@@ -495,9 +518,10 @@ def test_a_second_run_grades_nobody_again(run):
     assert again == run["rows"]
 
 
-@pytest.mark.xfail(strict=True, reason="verdicts are still decided in the "
-                   "student's kernel (issue 14 item 2; design in "
-                   "autograder/README.md)")
-@pytest.mark.parametrize("who", sorted(forgeries()))
+@pytest.mark.parametrize("who", sorted(set(forgeries()) - {"wrong"}))
 def test_forging_a_pass_inside_the_kernel_earns_nothing(run, who):
-    assert score(run, who) == 0.0
+    """At most the points the wrong functions earn honestly (cells that
+    check only shapes or that inputs are kept: 3 of 12); a forgery that
+    stops the records loses those too."""
+    assert score(run, "wrong") == 3.0
+    assert score(run, who) <= score(run, "wrong")

@@ -75,4 +75,31 @@ def mahalanobis_pairwise(X, W):
             D[i, j] = v @ v
     return D""",
     }, ['test_mahalanobis_pairwise_is_vectorised']),
+    # caught only by the records of the hidden tests (the grader's verdict)
+    'the distance as a (1,) array, not a number': ({
+        'euclidean_distance': """
+def euclidean_distance(a, b):
+    return np.sqrt(np.sum((a - b) ** 2, keepdims=True))""",
+    }, ['test_euclidean_distance']),
+    'centres its inputs in place (right values)': ({
+        'pairwise_sq_euclidean': """
+def pairwise_sq_euclidean(X, Y):
+    m = X.mean(0)
+    X -= m
+    Y -= m
+    return np.maximum((X * X).sum(1)[:, None] + (Y * Y).sum(1)[None]
+                      - 2 * X @ Y.T, 0)""",
+    }, ['test_pairwise_sq_euclidean_keeps_inputs']),
+    'no clamp at 0 (round-off gives tiny negative squared distances)': ({
+        'pairwise_sq_euclidean': """
+def pairwise_sq_euclidean(X, Y):
+    return (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None] - 2 * X @ Y.T""",
+    }, ['test_pairwise_sq_euclidean_values']),
+    'Mahalanobis without the clamp at 0': ({
+        'mahalanobis_pairwise': """
+def mahalanobis_pairwise(X, W):
+    Z = X @ W.T
+    s = (Z * Z).sum(1)
+    return s[:, None] + s[None] - 2 * Z @ Z.T""",
+    }, ['test_mahalanobis_pairwise_values']),
 }

@@ -61,6 +61,27 @@ def nca_gradient(W, X, y):
     G_Z = 2 * (np.diag(S.sum(1)) - S) @ (X @ W.T)
     return {sign}G_Z.T @ X"""
 
+# The reference solution with the first line of its body ({pre}) and its
+# return value ({ret}) replaced.
+_LMNN_EDIT = """
+def lmnn_loss_grad(W, X, y, targets, mu=0.5, margin=1.0):
+    {pre}N, k = targets.shape
+    Z = X @ W.T
+    d2 = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
+    rows = np.repeat(np.arange(N), k)
+    cols = targets.ravel()
+    d_ij2 = d2[rows, cols]
+    impostor = y[rows][:, None] != y[None, :]
+    h = margin + d_ij2[:, None] - d2[rows]
+    active = (h > 0) & impostor
+    loss = (1 - mu) * d_ij2.sum() + mu * (h * active).sum()
+    A = np.zeros((N, N))
+    np.add.at(A, (rows, cols), (1 - mu) + mu * active.sum(1))
+    np.add.at(A, rows, -mu * active)
+    S = A + A.T
+    G_Z = 2 * (np.diag(S.sum(1)) - S) @ Z
+    return float(loss), {ret}"""
+
 # label: ({solution cell id: replacement code}, {test cells that fail})
 MISTAKES = {
     'squared Mahalanobis': ({
@@ -116,4 +137,32 @@ def nca_gradient(W, X, y):
         B -= (P[i, same, None] * X_i[same]).T @ X_i[same]
     return -2 * W @ B""",
     }, ['test_nca_gradient_no_loops']),
+    # right values, wrong shape or arguments: the records catch them
+    # (values are recorded with their shapes)
+    'distance as a 1-element array': ({
+        'mahalanobis_distance': """
+def mahalanobis_distance(x, y, M):
+    diff = np.asarray(x, dtype=float) - np.asarray(y, dtype=float)
+    return np.sqrt(np.atleast_1d(diff @ M @ diff))""",
+    }, ['test_mahalanobis_distance']),
+    'LMNN gradient transposed, (D, L)': ({
+        'lmnn_loss_grad': _LMNN_EDIT.format(pre="", ret="X.T @ G_Z"),
+    }, ['test_lmnn_gradient', 'test_lmnn_no_loops']),
+    'mu and margin arguments ignored': ({
+        'lmnn_loss_grad': _LMNN_EDIT.format(
+            pre="mu, margin = 0.5, 1.0\n    ", ret="G_Z.T @ X"),
+    }, ['test_lmnn_loss', 'test_lmnn_no_loops']),
+    'NCA probabilities with p_ii kept': ({
+        'nca_probabilities': """
+def nca_probabilities(W, X):
+    Z = X @ W.T
+    logits = -((Z[:, None] - Z[None]) ** 2).sum(-1)
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)""",
+    }, ['test_nca_probabilities', 'test_nca_probabilities_stable',
+        'test_nca_gradient']),
+    'NCA gradient transposed, (D, L)': ({
+        'nca_gradient': _NCA_GRADIENT.replace("G_Z.T @ X", "X.T @ G_Z").format(
+            sign=""),
+    }, ['test_nca_gradient', 'test_nca_gradient_no_loops']),
 }

@@ -69,4 +69,20 @@ def triplet_loss_grad(a, p, n, margin=0.2):
             g_a[t] = -g_p[t] - g_n[t]
     return g_a.reshape(shape), g_p.reshape(shape), g_n.reshape(shape)""",
     }, ['test_triplet_loss_grad_is_vectorised']),
+    # caught only by the records of the hidden tests (the grader's verdict)
+    'triplet gradients returned as a list': ({
+        'triplet_loss_grad': """
+def triplet_loss_grad(a, p, n, margin=0.2):
+    u, v = a - p, a - n
+    d_ap = np.linalg.norm(u, axis=-1, keepdims=True)
+    d_an = np.linalg.norm(v, axis=-1, keepdims=True)
+    on = (d_ap - d_an + margin) > 0
+    return [on * (u / d_ap - v / d_an), on * (-u / d_ap), on * (v / d_an)]""",
+    }, ['test_triplet_loss_grad']),
+    'contrastive loss averaged over the pairs': ({
+        'contrastive_loss': """
+def contrastive_loss(d, same, margin=1.0):
+    s = np.asarray(same, dtype=float)
+    return np.mean(s * d ** 2 + (1 - s) * np.maximum(margin - d, 0) ** 2)""",
+    }, ['test_contrastive_loss', 'test_contrastive_hinge']),
 }

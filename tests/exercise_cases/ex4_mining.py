@@ -103,3 +103,58 @@ def semi_hard_negatives(D, labels, margin):
 """,
     }, ['test_semi_hard_negatives_is_vectorised']),
 }
+
+# mistakes that only the records catch (the values are compared outside
+# the kernel, with their shape, dtype and order; inputs after the call)
+MISTAKES.update({
+    'types as a column (the wrong shape)': ({
+        'classify_triplets': """
+def classify_triplets(d_ap, d_an, margin):
+    d_ap = np.asarray(d_ap, dtype=float)[:, None]
+    d_an = np.asarray(d_an, dtype=float)[:, None]
+    return np.where(d_an < d_ap, "hard",
+                    np.where(d_an < d_ap + margin, "semi-hard", "easy"))""",
+    }, ['test_classify_triplets', 'test_classify_triplets_boundaries']),
+    'batch-hard: the caller\'s D changed in place': ({
+        'batch_hard_triplet_loss': """
+def batch_hard_triplet_loss(D, labels, margin):
+    labels = np.asarray(labels)
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(D, -np.inf)        # in place: the caller's D
+    d_ap = np.where(same, D, -np.inf).max(1)
+    d_an = np.where(~same, D, np.inf).min(1)
+    valid = np.isfinite(d_ap) & np.isfinite(d_an)
+    return float(np.maximum(d_ap - d_an + margin, 0.0)[valid].mean())
+""",
+    }, ['test_batch_hard_triplet_loss']),
+    'batch-hard: the loss as a (1,) array': ({
+        'batch_hard_triplet_loss': """
+def batch_hard_triplet_loss(D, labels, margin):
+    D = np.asarray(D, dtype=float)
+    labels = np.asarray(labels)
+    same = labels[:, None] == labels[None, :]
+    pos = same & ~np.eye(len(labels), dtype=bool)
+    d_ap = np.where(pos, D, -np.inf).max(1)
+    d_an = np.where(~same, D, np.inf).min(1)
+    valid = pos.any(1) & (~same).any(1)
+    return np.maximum(d_ap - d_an + margin, 0.0)[valid].mean(keepdims=True)
+""",
+    }, ['test_batch_hard_triplet_loss',
+        'test_batch_hard_skips_anchors_without_positive']),
+    'semi-hard: pairs sorted by p, then a': ({
+        # a permutation as the kept index (every test batch has negatives)
+        'semi_hard_negatives': _semi(keep="np.lexsort((a, p))"),
+    }, ['test_semi_hard_negatives']),
+    'semi-hard: a and p as float arrays': ({
+        'semi_hard_negatives': _semi().replace(
+            "return a[keep], p[keep], n[keep]",
+            "return a[keep] * 1.0, p[keep] * 1.0, n[keep]"),
+        # the fallback test indexes the labels with a (as its visible test)
+    }, ['test_semi_hard_negatives', 'test_semi_hard_negatives_fallback']),
+    'semi-hard: the caller\'s D changed in place': ({
+        'semi_hard_negatives': _semi().replace(
+            "    labels = np.asarray(labels)\n",
+            "    labels = np.asarray(labels)\n"
+            "    np.fill_diagonal(D, np.inf)     # in place: the caller's D\n"),
+    }, ['test_semi_hard_negatives']),
+})

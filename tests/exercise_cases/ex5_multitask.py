@@ -80,4 +80,45 @@ def pcgrad(G1, G2):
             out[i] = G1[i] - d / (G2[i] @ G2[i]) * G2[i]
     return out""",
     }, ['test_pcgrad_is_vectorised']),
+    # mutated inputs, a wrong type or shape: the records catch them
+    'losses weighted in place': ({
+        'multitask_loss': """
+def multitask_loss(losses, weights):
+    for t in weights:
+        losses[t] = weights[t] * losses[t]
+    return float(sum(losses[t] for t in weights))""",
+    }, ['test_multitask_loss', 'test_multitask_loss_keeps_inputs']),
+    'gradients scaled in place': ({
+        'weighted_gradient_norms': """
+def weighted_gradient_norms(grads, weights):
+    out = {}
+    for t, w in weights.items():
+        g = grads[t]
+        g *= abs(w)
+        out[t] = float(np.linalg.norm(g))
+    return out""",
+    }, ['test_weighted_gradient_norms']),
+    'dominant task as its position, not its name': ({
+        'dominant_by_gradient': """
+def dominant_by_gradient(grads, weights):
+    names = list(weights)
+    return int(np.argmax([abs(weights[t]) * np.linalg.norm(np.ravel(grads[t]))
+                          for t in names]))""",
+    }, ['test_dominant_by_gradient']),
+    'PCGrad projects G1 in place': ({
+        'pcgrad': """
+def pcgrad(G1, G2):
+    dot = np.sum(G1 * G2, axis=1, keepdims=True)
+    sq = np.sum(G2 * G2, axis=1, keepdims=True)
+    G1 -= np.where(dot < 0, dot / np.where(sq > 0, sq, 1.0), 0.0) * G2
+    return G1""",
+    }, ['test_pcgrad']),
+    'PCGrad returns the rows flattened': ({
+        'pcgrad': """
+def pcgrad(G1, G2):
+    dot = np.sum(G1 * G2, axis=1, keepdims=True)
+    sq = np.sum(G2 * G2, axis=1, keepdims=True)
+    coef = np.where(dot < 0, dot / np.where(sq > 0, sq, 1.0), 0.0)
+    return (G1 - coef * G2).ravel()""",
+    }, ['test_pcgrad', 'test_pcgrad_is_vectorised']),
 }

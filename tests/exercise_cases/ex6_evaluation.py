@@ -106,4 +106,37 @@ def map_at_r(D, labels):
             scores.append((P * rel[:R]).sum() / R)
     return float(np.mean(scores))""",
     }, ['test_map_at_r_is_vectorised']),
+    'TPR@FPR returned as a one-element array, not a number': ({
+        'tpr_at_fpr': """
+def tpr_at_fpr(scores, same, target_fpr):
+    fpr, tpr = roc_points(scores, same)
+    return tpr[fpr <= target_fpr].max(keepdims=True)""",
+    }, ['test_tpr_at_fpr', 'test_tpr_at_fpr_boundary']),
+    'Recall@K sets the diagonal of the caller\'s D (no copy)': ({
+        'recall_at_k': """
+def recall_at_k(D, labels, k):
+    D = np.asarray(D, dtype=float)
+    labels = np.asarray(labels)
+    np.fill_diagonal(D, np.inf)
+    nearest = np.argsort(D, axis=1, kind="stable")[:, :k]
+    hit = (labels[nearest] == labels[:, None]).any(1)
+    has_match = (labels[:, None] == labels[None, :]).sum(1) > 1
+    return float(hit[has_match].mean())""",
+    }, ['test_recall_at_k_leaves_query_out']),
+    'MAP@R sets the diagonal of the caller\'s D (no copy)': ({
+        'map_at_r': """
+def map_at_r(D, labels):
+    D = np.asarray(D, dtype=float)
+    labels = np.asarray(labels)
+    n = len(labels)
+    np.fill_diagonal(D, np.inf)
+    order = np.argsort(D, axis=1, kind="stable")[:, :n - 1]
+    rel = labels[order] == labels[:, None]
+    R = rel.sum(1)
+    P = np.cumsum(rel, axis=1) / np.arange(1, n)
+    in_top_R = np.arange(n - 1)[None, :] < R[:, None]
+    ap = (P * rel * in_top_R).sum(1)
+    valid = R > 0
+    return float((ap[valid] / R[valid]).mean())""",
+    }, ['test_map_at_r']),
 }

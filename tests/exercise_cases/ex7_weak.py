@@ -92,4 +92,36 @@ def neighborhood_purity(X, y, k):
         total += np.mean(y[nearest] == y[i])
     return total / len(X)""",
     }, ['test_neighborhood_purity']),
+    # caught only by the records of the hidden tests (the grader's verdict)
+    'penalty as a (1,) array, not a number': ({
+        'uniformity_penalty': """
+def uniformity_penalty(logits, C):
+    Z = np.asarray(logits, dtype=float)
+    Z = Z - Z.max(1, keepdims=True)
+    P = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+    p = P.mean(0)
+    t = np.where(p > 0, p * np.log(np.where(p > 0, p, 1) * C), 0.0)
+    return np.sum(t, keepdims=True)""",
+    }, ['test_uniformity_penalty', 'test_uniformity_penalty_stable']),
+    'gradient as a (C, N) array': ({
+        'uniformity_penalty_grad': """
+def uniformity_penalty_grad(logits, C):
+    Z = np.asarray(logits, dtype=float)
+    Z = Z - Z.max(1, keepdims=True)
+    S = np.exp(Z) / np.exp(Z).sum(1, keepdims=True)
+    p_bar = S.mean(0)
+    ell = np.where(p_bar > 0, np.log(np.where(p_bar > 0, p_bar, 1) * C), 0)
+    return (S * (ell - (S * ell).sum(1, keepdims=True)) / len(S)).T""",
+    }, ['test_uniformity_penalty_grad',
+        'test_uniformity_penalty_grad_stable']),
+    'purity per point, not averaged': ({
+        'neighborhood_purity': """
+def neighborhood_purity(X, y, k):
+    X, y = np.asarray(X, dtype=float), np.asarray(y)
+    D = ((X[:, None] - X[None]) ** 2).sum(-1)
+    np.fill_diagonal(D, np.inf)
+    nearest = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return (y[nearest] == y[:, None]).mean(1)""",
+    }, ['test_neighborhood_purity',
+        'test_neighborhood_purity_leaves_point_out']),
 }
