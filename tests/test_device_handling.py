@@ -292,3 +292,42 @@ def test_the_bounds_check_still_runs_for_other_tuples():
     mined = dml._arrays.BoundedIndices((a, p, n), 64)
     with pytest.raises(ValueError, match="outside"):
         f(E, y, mined)                    # mined on another batch size
+
+
+# ------------------- the PML-named classes (issue 16): syncs per step
+_PML_STEPS = {   # name: (make the call, host syncs at most on a GPU)
+    "TripletMarginLoss, every triplet": (
+        lambda E, y: dml.losses.TripletMarginLoss()(E, y), 1),
+    "TripletMarginLoss + MultiSimilarityMiner": (
+        lambda E, y: dml.losses.TripletMarginLoss(margin=0.1)(
+            E, y, dml.miners.MultiSimilarityMiner(epsilon=0.1)(E, y)), 5),
+    "ContrastiveLoss": (lambda E, y: dml.losses.ContrastiveLoss()(E, y), 2),
+    "NTXentLoss": (lambda E, y: dml.losses.NTXentLoss()(E, y), 2),
+    "SupConLoss": (lambda E, y: dml.losses.SupConLoss()(E, y), 0),
+    "CircleLoss": (lambda E, y: dml.losses.CircleLoss()(E, y), 0),
+    "CosFaceLoss": (lambda E, y: dml.losses.CosFaceLoss(8, 8)(E, y), 2),
+    "MultiSimilarityLoss": (
+        lambda E, y: dml.losses.MultiSimilarityLoss()(E, y), 1),
+    "CrossBatchMemory(NTXentLoss)": (
+        lambda E, y: dml.losses.CrossBatchMemory(
+            dml.losses.NTXentLoss(), 8, memory_size=256)(E, y), 6),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_PML_STEPS))
+def test_pml_named_classes_wait_for_the_device_a_bounded_number_of_times(
+        name):
+    """Host synchronisations of one training step's loss (and miner), as
+    a CUDA run would make them: data-sized outputs (nonzero, boolean
+    indexing) and label checks only, never one per anchor or pair. The
+    bounds are today's counts, so a change that adds a sync per chunk or
+    per row fails here (B = 64, 8 classes)."""
+    from _device_sim import SyncCounter
+    make, most = _PML_STEPS[name]
+    g = torch.Generator().manual_seed(0)
+    E = torch.randn(64, 8, generator=g, requires_grad=True)
+    y = torch.arange(64) % 8
+    with SyncCounter() as c:
+        loss = make(E, y)
+    assert c.total <= most, c.counts
+    assert loss.requires_grad and torch.isfinite(loss)

@@ -59,6 +59,26 @@ def _random_triplets(to):
     return bool((yy[a] == yy[p]).all()), bool((yy[a] != yy[n]).all()), a
 
 
+def _pml_losses(to):
+    """The PML-named classes of issue 16 (float64: their values compare
+    tightly across devices), with and without a reference set."""
+    R, yR = to(Y[:20]), to(y[:20])
+    torch.manual_seed(0)
+    cosface = L.CosFaceLoss(4, 5).to(to(X).device).double()
+    return (L.ContrastiveLoss()(to(X), to(y)),
+            L.TripletMarginLoss()(to(X), to(y), ref_emb=R, ref_labels=yR),
+            L.SupConLoss()(to(X), to(y)),
+            L.SupConLoss()(to(X), to(y), ref_emb=R, ref_labels=yR),
+            L.CircleLoss()(to(X), to(y)),
+            cosface(to(X), to(y)), cosface.get_logits(to(X)))
+
+
+def _cross_batch_memory(to):
+    xbm = L.CrossBatchMemory(L.NTXentLoss(), 5, memory_size=30).to(
+        to(X).device)
+    return [xbm(to(X[i:i + 16]), to(y[i:i + 16])) for i in (0, 16, 32)]
+
+
 def _sampler(to):
     s = dml.PKSampler(to(y), P=2, K=3, seed=0)
     return [torch.as_tensor(b) for b in s]
@@ -105,7 +125,19 @@ CASES = {
     "multitask": _multitask,
     "weak_contrastive_loss": lambda to: L.weak_contrastive_loss(
         to(E), to(yE), L.tsne_affinities(to(E), 5.0)),
+    "pml_losses": _pml_losses,
+    "CrossBatchMemory": _cross_batch_memory,
+    "distance_objects": lambda to: (
+        dml.distances.LpDistance()(to(X)),
+        dml.distances.LpDistance(power=2, normalize_embeddings=False)(
+            to(X), to(Y)),
+        dml.distances.CosineSimilarity()(to(X), to(Y)),
+        dml.distances.DotProductSimilarity()(to(X))),
     # miners
+    "MultiSimilarityMiner": lambda to: tuple(
+        dml.miners.MultiSimilarityMiner(epsilon=0.1)(to(X), to(y))),
+    "BatchHardMiner_ref": lambda to: tuple(dml.miners.BatchHardMiner()(
+        to(X), to(y), to(Y[:20]), to(y[:20]))),
     "RandomTripletMiner": _random_triplets,
     "classify_triplets": lambda to: classify_triplets(
         to(SCORES[:50]), to(SCORES[50:100]), 0.1),
