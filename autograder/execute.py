@@ -229,9 +229,15 @@ class RecoveringExecute(Execute):
             else:
                 why = verdicts.cell_verdict(
                     reference[gid], self._records.get(index, []), cells)
-            if why is not None:
-                cell.outputs.insert(0, _error(
-                    "AssertionError", f"{why} (checked by the grader)"))
+            if why is None:
+                continue
+            raised = any(o.get("output_type") == "error"
+                         for o in cell.outputs)
+            if raised and why.endswith(verdicts.STOPPED):
+                continue   # the kernel's own error says why (and costs
+                #            the points: nbgrader gives an error cell 0)
+            cell.outputs.insert(0, _error(
+                "AssertionError", f"{why} (checked by the grader)"))
 
     def _past_deadline(self) -> bool:
         return monotonic() - self._started > self.deadline

@@ -37,6 +37,7 @@ from dml_grading import MAX_RECORD_VALUES, RECORD_MIME
 __all__ = ["RECORD_MIME", "decode_value", "parse_record", "cell_verdict",
            "load_reference", "ReferenceError_"]
 MAX_RECORDS_PER_CELL = 400
+STOPPED = "no result (the test stopped before this check)."
 MAX_WHAT = 300
 
 
@@ -150,8 +151,7 @@ def cell_verdict(reference: list, student: list, cells: list) -> str | None:
     mine = [r for r in student if r["kind"] == "value"]
     for i, ref in enumerate(values):
         if i >= len(mine) or mine[i]["what"] != ref["what"]:
-            return (f"{ref['what']}: no result (the test stopped before "
-                    "this check).")
+            return f"{ref['what']}: {STOPPED}"
         why = compare(mine[i]["actual"], ref)
         if why:
             return why
