@@ -125,8 +125,9 @@ class MarginSoftmaxLoss(BaseMetricLoss):
             raise ValueError(f"{type(self).__name__} does not take ref_emb: "
                              "it compares embeddings with its class "
                              "weights W, not with other embeddings.")
-        if labels.numel() and (int(labels.min()) < 0 or
-                               int(labels.max()) >= self.num_classes):
+        # one host synchronisation for both ends of the range
+        if labels.numel() and bool((labels.min() < 0) |
+                                   (labels.max() >= self.num_classes)):
             raise ValueError("labels must lie in 0..num_classes-1 = 0.."
                              f"{self.num_classes - 1}; got values in "
                              f"{int(labels.min())}..{int(labels.max())}.")

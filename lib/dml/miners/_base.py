@@ -18,9 +18,9 @@ positive like any other (there is no self pair to exclude). Passing the
 batch's own tensors as ``ref_emb`` and ``ref_labels`` (the same objects)
 means no reference, as in pytorch-metric-learning.
 
-The indices live on the embeddings' device. Without ``ref_emb`` the
-miners of :mod:`dml.miners.hard` return them as a
-:class:`dml._arrays.BoundedIndices`, a plain tuple for every other
+The indices live on the embeddings' device. Without ``ref_emb`` every
+miner returns them as a :class:`dml._arrays.BoundedIndices`, a plain
+tuple for every other
 purpose, which tells a loss that the indices are in range for this batch,
 so it skips its bounds check (a host synchronisation on a GPU). Mining
 runs under ``torch.no_grad()`` on the (B, R) matrix of a *dissimilarity*
@@ -52,8 +52,9 @@ from __future__ import annotations
 
 import torch
 
-from .._arrays import (check_choice, check_labels, check_matrix,
-                       check_same_features, to_numpy, to_tensor)
+from .._arrays import (BoundedIndices, check_choice, check_labels,
+                       check_matrix, check_same_features, to_numpy,
+                       to_tensor)
 from ..distances import cosine_matrix, sq_euclidean_matrix
 
 __all__ = ["DISTANCES", "check_distance", "check_margin",
@@ -174,7 +175,9 @@ class Miner(torch.nn.Module):
         with torch.no_grad(), torch.autocast(E.device.type, enabled=False):
             out = self.mine(E, y, R, r)
         if isinstance(embeddings, torch.Tensor):
-            return out
+            # the batch's own indices, in range by construction: a loss
+            # skips its bounds check (a host sync on a GPU)
+            return BoundedIndices(out, len(y)) if R is None else tuple(out)
         return tuple(to_numpy(t) for t in out)
 
     @staticmethod
