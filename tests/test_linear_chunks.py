@@ -86,3 +86,59 @@ def test_itml_fits_on_the_host_without_a_device_round_trip():
     want = ITML(random_state=0).fit(X, y).components_
     got = ITML(random_state=0, device="meta").fit(X, y).components_
     torch.testing.assert_close(torch.as_tensor(got), torch.as_tensor(want))
+
+
+def _lmnn_problem(seed=0, N=240, D=6, classes=5):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(N) % classes
+    X = torch.randn(N, D, generator=g, dtype=torch.float64) + 0.7 * y[:, None]
+    W = torch.randn(4, D, generator=g, dtype=torch.float64)
+    return W, X, y, lmnn_target_neighbors(X, y, 3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("chunk_size", [None, 1, 7, 100])
+def test_lmnn_dense_chunks_give_the_candidate_lists_numbers(seed,
+                                                            chunk_size):
+    """The GPU's path (a dense (c, N, k) hinge per chunk) and the CPU's
+    (candidate impostors only) compute the same loss and gradient."""
+    from dml.linear.lmnn import _lmnn_loss_grad_t
+    W, X, y, T = _lmnn_problem(seed)
+    for mu, margin in [(0.5, 1.0), (0.2, 5.0)]:
+        want = _lmnn_loss_grad_t(W, X, y, T, mu, margin, chunk_size,
+                                 "candidates")
+        got = _lmnn_loss_grad_t(W, X, y, T, mu, margin, chunk_size, "dense")
+        torch.testing.assert_close(got[0], want[0], rtol=1e-12, atol=0)
+        torch.testing.assert_close(got[1], want[1], rtol=1e-10, atol=1e-9)
+
+
+def test_lmnn_waits_for_the_device_in_no_chunk_on_a_gpu():
+    """No host synchronisation inside the chunk loop on a GPU (issue 15):
+    the dense path makes none at all, whatever the number of chunks; the
+    CPU's candidate list makes one per chunk (free on the host)."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _device_sim import SyncCounter
+    from dml.linear.lmnn import _lmnn_loss_grad_t
+    W, X, y, T = _lmnn_problem()
+    with SyncCounter() as c:
+        _lmnn_loss_grad_t(W, X, y, T, 0.5, 1.0, 7, "dense")
+    assert c.total == 0, c.counts
+    with SyncCounter() as c:
+        _lmnn_loss_grad_t(W, X, y, T, 0.5, 1.0, 7, "candidates")
+    assert c.counts == {"nonzero": 240 // 7 + 1}
+
+
+def test_lmnn_takes_the_dense_path_off_the_cpu():
+    """On another device (here ``meta``, which refuses any data-sized
+    output such as nonzero) the default is the path without syncs (the
+    public function's input checks read values, so its core is called)."""
+    from dml.linear.lmnn import _lmnn_loss_grad_t
+    W, X, y, T = _lmnn_problem()
+    loss, grad = _lmnn_loss_grad_t(*(t.to("meta") for t in (W, X, y, T)),
+                                   0.5, 1.0, 7)
+    assert loss.device.type == "meta" and grad.shape == W.shape
+    with pytest.raises(NotImplementedError):      # nonzero: data-sized
+        _lmnn_loss_grad_t(*(t.to("meta") for t in (W, X, y, T)), 0.5, 1.0,
+                          7, "candidates")

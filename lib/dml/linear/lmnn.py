@@ -33,7 +33,7 @@ from ._base import (LinearMetricLearner, check_device,
                     centred_rows, check_map_and_points, check_supervised,
                     chunk_rows, chunk_sq_dists, initial_transform,
                     minimize_lbfgs, small_work_threads,
-                    sparse_sq_dist_grad)
+                    sparse_sq_dist_grad, weighted_sq_dist_grad)
 
 __all__ = ["lmnn_target_neighbors", "lmnn_loss_grad", "LMNN"]
 
@@ -117,29 +117,61 @@ def _triplet_terms(r, l, d_il2, rows, T, d_ij2, mu, margin, Z, G_Z):
     return loss
 
 
+def _dense_triplet_terms(d2, impostor, start, T, d_ij2, mu, margin, Z,
+                         G_Z):
+    """:func:`_triplet_terms` over every (i, l) of the chunk: a (c, N, k)
+    hinge instead of a candidate list. The same numbers, with no output
+    sized by the data, so no host synchronisation (the path for a GPU).
+    """
+    c, k = T.shape
+    h = margin + d_ij2[:, None, :] - d2[:, :, None]           # (c, N, k)
+    active = ((h > 0) & impostor[:, :, None]).to(Z.dtype)     # (c, N, k)
+    loss = (1 - mu) * d_ij2.sum() + mu * (h * active).sum()
+    # d loss / d d_il^2 = -mu * #{j: (i, j, l) active}: a dense (c, N)
+    weighted_sq_dist_grad(-mu * active.sum(2), Z, start, G_Z)
+    # d loss / d d_ij^2 = (1 - mu) + mu * #{l: (i, j, l) active}
+    a_ij = (1 - mu) + mu * active.sum(1)                      # (c, k)
+    rows = torch.arange(start, start + c, device=Z.device)
+    sparse_sq_dist_grad(rows.repeat_interleave(k), T.reshape(-1),
+                        a_ij.reshape(-1), Z, G_Z)
+    return loss
+
+
 @torch.no_grad()
-def _lmnn_loss_grad_t(W, X, y, targets, mu, margin, chunk_size=None):
+def _lmnn_loss_grad_t(W, X, y, targets, mu, margin, chunk_size=None,
+                      method=None):
     """Tensor core of :func:`lmnn_loss_grad` (inputs already checked).
 
-    Per chunk of anchors: one (c, N) distance block; an impostor l can
-    only break a margin if d_il^2 < margin + max_j d_ij^2, so only those
-    (i, l) *candidates* are expanded over the k targets -- an exact
-    shortcut (every active triplet is a candidate), not an approximation.
+    Per chunk of anchors: one (c, N) distance block. ``method``
+    "candidates" (the CPU's default): an impostor l can only break a
+    margin if d_il^2 < margin + max_j d_ij^2, so only those (i, l) are
+    expanded over the k targets -- an exact shortcut (every active
+    triplet is a candidate), but the list's length is data, one host
+    synchronisation per chunk on a GPU. "dense" (a GPU's default): the
+    hinge over every (i, l, j) of the chunk, k times the memory of the
+    block (chunks are k + 1 times smaller) and no synchronisation.
     """
     N, k = targets.shape
+    if method is None:
+        method = "candidates" if X.device.type == "cpu" else "dense"
     Z = X @ W.T                                               # (N, L)
     G_Z = torch.zeros_like(Z)                                 # dloss/dZ
     loss = torch.zeros((), dtype=Z.dtype, device=Z.device)
-    step = chunk_rows(N, N, chunk_size, Z.device, Z.element_size())
+    per_row = N * (k + 1) if method == "dense" else N
+    step = chunk_rows(N, per_row, chunk_size, Z.device, Z.element_size())
     Zc, z2 = centred_rows(Z)                    # once, for every chunk
     for start in range(0, N, step):                           # chunks only
         stop = min(start + step, N)
-        rows = torch.arange(start, stop, device=Z.device)
         T = targets[start:stop]                               # (c, k)
         d2 = chunk_sq_dists(Zc, z2, start, stop)              # (c, N)
         d_ij2 = d2.gather(1, T)                               # (c, k)
-        t_i2 = d_ij2.max(1, keepdim=True).values              # (c, 1)
         impostor = y[start:stop, None] != y[None, :]          # (c, N)
+        if method == "dense":
+            loss = loss + _dense_triplet_terms(d2, impostor, start, T,
+                                               d_ij2, mu, margin, Z, G_Z)
+            continue
+        rows = torch.arange(start, stop, device=Z.device)
+        t_i2 = d_ij2.max(1, keepdim=True).values              # (c, 1)
         close = d2 < margin + t_i2             # could break a margin
         r, l = (close & impostor).nonzero(as_tuple=True)
         loss = loss + _triplet_terms(r, l, d2[r, l], rows, T, d_ij2, mu,
