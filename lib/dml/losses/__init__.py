@@ -38,7 +38,7 @@ from ._reduce import (REDUCTIONS, AvgNonZeroReducer, DoNothingReducer,
 from ._tuples import (all_pairs, all_triplets, anchor_chunks,
                       indices_to_masks, pair_masks, pairs_to_triplets,
                       triplets_to_pairs, valid_triplet_count)
-from .arcface import ArcFaceLoss, arcface_loss
+from .arcface import ArcFaceLoss, arcface_logits, arcface_loss
 from .circle import CircleLoss, circle_loss
 from .cosface import CosFaceLoss, cosface_logits, cosface_loss
 from .cross_batch_memory import CrossBatchMemory, remove_self_comparisons
@@ -63,7 +63,7 @@ __all__ = [
     "lifted_structure_loss", "LiftedStructureLoss",
     "multi_similarity_loss", "MultiSimilarityLoss",
     "proxy_anchor_loss", "ProxyAnchorLoss",
-    "arcface_loss", "ArcFaceLoss",
+    "arcface_logits", "arcface_loss", "ArcFaceLoss",
     "supcon_loss", "SupConLoss", "circle_loss", "CircleLoss",
     "cosface_logits", "cosface_loss", "CosFaceLoss",
     "CrossBatchMemory", "remove_self_comparisons",

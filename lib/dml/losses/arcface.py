@@ -18,9 +18,13 @@ any logits.
 
 Past theta + m = pi, cos(theta + m) would rise again as theta grows, so
 a worse sample would get a *smaller* loss. There the target logit
-continues as cos(theta) - m sin(m), which meets cos(theta + m) at
-theta = pi - m and keeps falling (pytorch-metric-learning's rule since
-2.0, a variant of insightface's ``th``/``mm`` fall-back):
+continues as cos(theta) - m sin(m) and keeps falling
+(pytorch-metric-learning's rule since 2.0, a variant of insightface's
+``th``/``mm`` fall-back): cos(theta) - m sin(theta) is cos(theta + m) to
+first order in m, with sin(theta) frozen at its value sin(m) at the
+switch. The two do not meet there: at theta = pi - m the logit jumps
+down from -1 to -cos(m) - m sin(m) (by 0.12 for m = 0.5, of order
+m^2 / 2):
 
     cos_m = cos(theta + m)          if theta <= pi - m  (cos >= -cos m)
             cos(theta) - m sin(m)   otherwise
