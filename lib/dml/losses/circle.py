@@ -151,9 +151,6 @@ class CircleLoss(BaseMetricLoss):
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb,
                      ref_labels):
         R = len(embeddings) if ref_emb is None else len(ref_emb)
-        if labels is None:      # pml: the miner's pairs need no labels
-            labels = torch.zeros(len(embeddings), dtype=torch.int64,
-                                 device=embeddings.device)   # sizes only
         pos, neg = pair_masks_of(indices_tuple, labels, ref_labels, R)
         S = self.distance(embeddings, ref_emb)                  # (B, R)
         terms = _circle_terms(S, pos, neg, self.m, self.gamma)  # (B,)
