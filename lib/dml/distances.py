@@ -501,10 +501,12 @@ class BaseDistance(torch.nn.Module):
         (pml's ``pairwise_distance``)."""
         raise NotImplementedError
 
-    def paired(self, query_emb, ref_emb):
+    def paired(self, query_emb, ref_emb, *, normalized: bool = False):
         """The diagonal of ``self(query_emb, ref_emb)`` without the matrix:
-        normalisation, f of matching rows, power; (N,)."""
-        q, r = self.maybe_normalize(query_emb), self.maybe_normalize(ref_emb)
+        normalisation (skipped when the rows are ``normalized`` already),
+        f of matching rows, power; (N,)."""
+        q, r = (query_emb, ref_emb) if normalized else \
+            (self.maybe_normalize(query_emb), self.maybe_normalize(ref_emb))
         return self._powered(self.pairwise_distance(q, r))
 
     def _powered(self, mat):
@@ -614,12 +616,13 @@ class LpDistance(BaseDistance):
             return safe_sqrt(diff.square().sum(1))               # (N,)
         return torch.linalg.vector_norm(diff, ord=self.p, dim=1)
 
-    def paired(self, query_emb, ref_emb):
+    def paired(self, query_emb, ref_emb, *, normalized: bool = False):
         if self.p == 2 and self.power == 2:
-            q = self.maybe_normalize(query_emb)
-            r = self.maybe_normalize(ref_emb)
+            q, r = (query_emb, ref_emb) if normalized else \
+                (self.maybe_normalize(query_emb),
+                 self.maybe_normalize(ref_emb))
             return (q - r).square().sum(1)                       # (N,)
-        return super().paired(query_emb, ref_emb)
+        return super().paired(query_emb, ref_emb, normalized=normalized)
 
 
 class DotProductSimilarity(BaseDistance):

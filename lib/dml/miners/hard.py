@@ -181,8 +181,14 @@ class BatchHardMiner(Miner):
 
     def mine(self, E, labels, R=None, ref_labels=None):
         # only the order of d matters: rank Euclidean distances by d^2
-        distance = "sqeuclidean" if self.distance == "euclidean" \
-            else self.distance
+        # (for LpDistance(p=2), of the rows it would normalise)
+        distance = self.distance
+        if isinstance(distance, LpDistance) and distance.p == 2:
+            E = distance.maybe_normalize(E)
+            R = None if R is None else distance.maybe_normalize(R)
+            distance = "sqeuclidean"
+        elif distance == "euclidean":
+            distance = "sqeuclidean"
         D = dissimilarity_matrix(E, distance, R)                # (B, R)
         pos, neg = label_masks(labels, ref_labels)
         p = D.masked_fill(~pos, float("-inf")).max(1).indices   # (B,)
