@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .._arrays import BoundedIndices, check_choice
+from .._arrays import check_choice
 from ..distances import LpDistance
 from ._base import Miner, check_margin, dissimilarity_matrix, label_masks
 
@@ -194,15 +194,7 @@ class BatchHardMiner(Miner):
         p = D.masked_fill(~pos, float("-inf")).max(1).indices   # (B,)
         n, _, has_neg = hardest_negatives(D, neg)
         a = torch.nonzero(pos.any(1) & has_neg, as_tuple=True)[0]
-        return _bounded((a, p[a], n[a]), len(labels), R)
-
-
-def _bounded(indices, batch_size, R):
-    """BoundedIndices for the batch's own indices; a plain tuple with a
-    reference set (p and n index it, not the batch)."""
-    if R is None:
-        return BoundedIndices(indices, batch_size)
-    return tuple(indices)
+        return (a, p[a], n[a])
 
 
 class SemiHardMiner(Miner):
@@ -261,14 +253,14 @@ class SemiHardMiner(Miner):
             keep = is_semi if self.fallback == "skip" else has_neg[a]
             n = torch.where(is_semi, n_semi, n_hard[a])
             i = keep.nonzero(as_tuple=True)[0]   # one sync, not three
-            return _bounded((a[i], p[i], n[i]), len(labels), R)
+            return (a[i], p[i], n[i])
         # "sort"/"auto": decide on the (B, B) grid, list the pairs once
         n_semi, is_semi = _semihard_grid(D, D_neg, neg, self.margin)
         keep = pos & (is_semi if self.fallback == "skip"
                       else has_neg[:, None])                    # (B, B)
         n = torch.where(is_semi, n_semi, n_hard[:, None])       # (B, B)
         a, p = keep.nonzero(as_tuple=True)     # row-major, as pos.nonzero
-        return _bounded((a, p, n[a, p]), len(labels), R)
+        return (a, p, n[a, p])
 
     def _method(self, D, pos) -> str:
         """"auto": "sort" on a GPU (no host synchronisation); on the CPU,
@@ -317,7 +309,7 @@ class HardestNegativeMiner(Miner):
         if self.margin is not None:
             keep &= d_an[:, None] < D + self.margin
         a, p = keep.nonzero(as_tuple=True)
-        return _bounded((a, p, n[a]), len(labels), R)
+        return (a, p, n[a])
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, distance={self.distance!r}"
